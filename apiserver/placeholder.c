@@ -1,0 +1,2 @@
+/* placeholder */
+typedef int api_placeholder_t;

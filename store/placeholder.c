@@ -1,0 +1,2 @@
+/* placeholder */
+typedef int store_placeholder_t;

@@ -1,0 +1,207 @@
+/* store.h: the replicated object store of berthd.
+ *
+ * Objects are JSON documents keyed by (resource, namespace, name), e.g.
+ * ("pods", "default", "web-1"); cluster-scoped objects use namespace "".
+ * Writes are proposed as batches of mutations, each with a precondition; a
+ * batch travels as one raft entry (canonical raft, libuv I/O) and is applied
+ * by every member to an in-memory sqlite database, the state machine. Each
+ * mutation that succeeds takes the next value of a revision counter that is
+ * part of the replicated state, so every member agrees on every revision.
+ *
+ * Group commit: store_propose() never writes to raft itself. Proposals made
+ * while earlier entries are in flight are queued and sent together as one
+ * entry at the end of the loop iteration (up to a bounded number of entries
+ * in flight). This is where write throughput comes from.
+ *
+ * JSON layout contract: the json of a mutation is a JSON object whose first
+ * key is "metadata", whose value is an object without "resourceVersion", i.e.
+ * the text starts with `{"metadata":{"` (no whitespace). The state machine
+ * splices `"resourceVersion":"<rev>",` in right after `{"metadata":{` when it
+ * stores the object, so stored and returned JSON always carries its revision
+ * and nothing is parsed on the apply path. A mutation whose json breaks this
+ * contract fails with BE_INVAL (deterministically, on every member).
+ *
+ * Watch: every applied change is put in an in-memory ring (the window) and
+ * dispatched to watchers at apply time. Watchers filter by resource,
+ * namespace and node (the `node` index hint, for pods spec.nodeName); a node
+ * watch is found through a hash by node, so an event costs O(its watchers).
+ * Starting a watch from a revision older than the window gives BE_GONE.
+ *
+ * All functions run on the loop thread. Strings passed in are copied unless
+ * a comment says otherwise. */
+#ifndef BERTH_STORE_H
+#define BERTH_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct raft_fixture;
+
+typedef struct store store_t;
+
+struct store_config {
+    const char *name;          /* member name (e.g. hostname) */
+    const char *data_dir;      /* raft log and snapshots; must exist */
+    const char *raft_address;  /* "127.0.0.1:7071" */
+    uint64_t raft_id;          /* 0: derived from the address */
+    unsigned election_timeout_ms; /* 0: 300 */
+    unsigned heartbeat_ms;        /* 0: 50 */
+    unsigned snapshot_threshold;  /* 0: 8192 entries */
+    unsigned snapshot_trailing;   /* 0: 1024 entries */
+    unsigned watch_window;        /* 0: 20000 events kept for watch resume */
+    unsigned max_inflight;        /* 0: 8 raft entries in flight */
+    /* Called on the loop thread whenever this member gains or loses
+     * leadership (after the new state is visible through store_is_leader). */
+    void (*on_leader_change)(void *data, bool is_leader);
+    void *data;
+};
+
+/* Opens the store: creates the raft I/O in data_dir, bootstraps a one-member
+ * cluster if data_dir holds no raft state, and starts raft. On failure returns
+ * a BE_* code and writes a human-readable reason to errbuf; nothing is left
+ * open. */
+int store_open(uv_loop_t *loop, const struct store_config *cfg, store_t **out,
+               char *errbuf, size_t errlen);
+
+/* Test hook: a store driven by server `i` of a raft in-memory fixture. The
+ * fixture owns raft and its I/O; the caller drives it with raft_fixture_step
+ * and friends. store_fixture_fsm() gives the fsm to pass to the fixture. */
+int store_open_fixture(struct raft_fsm **fsm_out, store_t **out);
+void store_fixture_attach(store_t *s, struct raft *raft);
+
+/* Stops raft, fails every pending proposal and barrier with BE_SHUTDOWN,
+ * ends every watch (its callback gets an event of type STORE_EV_CLOSED), then
+ * calls cb once everything is closed and freed. */
+void store_close(store_t *s, void (*cb)(void *data), void *data);
+
+/* ---- writes ---------------------------------------------------------- */
+
+enum store_op {
+    STORE_CREATE = 1, /* precondition: absent (else BE_EXISTS) */
+    STORE_UPDATE = 2, /* precondition: present (else BE_NOTFOUND) and, if
+                         expect_rev != 0, at revision expect_rev (else
+                         BE_CONFLICT) */
+    STORE_DELETE = 3, /* same preconditions as UPDATE; json ignored */
+};
+
+struct store_mut {
+    enum store_op op;
+    const char *resource;
+    const char *ns;       /* "" for cluster-scoped */
+    const char *name;
+    uint64_t expect_rev;  /* UPDATE/DELETE: 0 = any revision */
+    const char *json;     /* CREATE/UPDATE: see the layout contract above */
+    size_t json_len;
+    const char *node;     /* index hint: spec.nodeName of pods, or NULL */
+    const char *owner;    /* index hint: controller owner uid, or NULL */
+};
+
+struct store_result {
+    int rc;               /* 0 or BE_EXISTS/BE_NOTFOUND/BE_CONFLICT/BE_INVAL */
+    uint64_t rev;         /* revision this mutation took (rc == 0) */
+    uint64_t cur_rev;     /* on BE_CONFLICT: the object's current revision */
+};
+
+/* rc != 0 means the whole batch failed before it was applied (BE_NOTLEADER,
+ * BE_SHUTDOWN, BE_IO); then results is NULL. Otherwise results[i] is the
+ * outcome of muts[i]. results is valid only during the callback. */
+typedef void (*store_commit_cb)(void *data, int rc,
+                                const struct store_result *results, size_t n);
+
+/* Queues a batch (copied) for the next raft entry. Returns 0 and later calls
+ * cb exactly once; or returns BE_NOTLEADER/BE_SHUTDOWN/BE_INVAL/BE_TOOBIG at
+ * once and never calls cb. Mutations of one batch are applied in order, each
+ * all-or-nothing, each with its own result. */
+int store_propose(store_t *s, const struct store_mut *muts, size_t n,
+                  store_commit_cb cb, void *data);
+
+/* Linearizable read point: cb(data, 0) once this leader has applied every
+ * entry committed before the call (raft barrier; concurrent barriers share
+ * one). Returns BE_NOTLEADER at once on a follower. */
+int store_barrier(store_t *s, void (*cb)(void *data, int rc), void *data);
+
+/* ---- reads (local state machine) -------------------------------------- */
+
+/* Copies out one object. Returns BE_NOTFOUND if absent. *json is malloc'd,
+ * NUL-terminated; the caller frees it. rev_out may be NULL. */
+int store_get(store_t *s, const char *resource, const char *ns,
+              const char *name, char **json, size_t *len, uint64_t *rev_out);
+
+struct store_list_opts {
+    const char *ns;          /* NULL: all namespaces */
+    const char *node;        /* NULL: any; otherwise only objects whose node
+                                hint equals it ("" = unbound) */
+    const char *after_ns;    /* continue after this key (both NULL: start) */
+    const char *after_name;
+    size_t limit;            /* 0: no limit */
+};
+
+/* Called per object in (ns, name) order; return non-zero to stop early.
+ * json is valid only during the call. */
+typedef int (*store_list_cb)(void *data, const char *ns, const char *name,
+                             uint64_t rev, const char *json, size_t len);
+
+/* Lists objects of one resource. *list_rev (may be NULL) gets the store's
+ * revision at the time of the list, which a watch can resume from. */
+int store_list(store_t *s, const char *resource,
+               const struct store_list_opts *opts, store_list_cb cb,
+               void *data, uint64_t *list_rev);
+
+uint64_t store_revision(store_t *s);   /* last revision applied here */
+uint64_t store_applied_index(store_t *s);  /* raft last applied index */
+bool store_is_leader(store_t *s);
+bool store_has_leader(store_t *s);     /* knows a leader (itself or another) */
+bool store_ready(store_t *s);          /* has a leader and applied its log */
+uint64_t store_object_count(store_t *s);
+const char *store_leader_name(store_t *s); /* NULL if unknown */
+
+/* ---- watch ------------------------------------------------------------ */
+
+enum store_ev_type {
+    STORE_EV_ADDED = 1,
+    STORE_EV_MODIFIED = 2,
+    STORE_EV_DELETED = 3,
+    STORE_EV_CLOSED = 4, /* the store is closing; no more events */
+};
+
+struct store_event {
+    enum store_ev_type type;
+    uint64_t rev;
+    const char *resource, *ns, *name;
+    const char *node;        /* node hint after the change (NULL if none) */
+    const char *json;        /* object after the change; for DELETED the last
+                                state with resourceVersion = the delete's rev */
+    size_t json_len;
+};
+
+/* Called at apply time for each matching event, in revision order. It may
+ * call store_watch_stop() on its own watch (or any other). */
+typedef void (*store_watch_cb)(void *data, const struct store_event *ev);
+
+typedef struct store_watch store_watch_t;
+
+struct store_watch_opts {
+    const char *resource;    /* required */
+    const char *ns;          /* NULL: all namespaces */
+    const char *node;        /* NULL: any. Otherwise events whose node hint is
+                                this node; a change moving an object onto the
+                                node arrives as ADDED, off it as DELETED. */
+    uint64_t from_rev;       /* deliver events with rev > from_rev, replayed
+                                from the window before store_watch_start
+                                returns; must be >= the oldest revision still
+                                in the window minus one, else BE_GONE */
+};
+
+int store_watch_start(store_t *s, const struct store_watch_opts *opts,
+                      store_watch_cb cb, void *data, store_watch_t **out);
+void store_watch_stop(store_watch_t *w);
+size_t store_watch_count(store_t *s);
+
+/* ---- snapshots (also used by backup) ------------------------------------ */
+
+/* Serializes the state machine (sqlite3_serialize). *buf is malloc'd. */
+int store_serialize(store_t *s, void **buf, size_t *len);
+
+#endif
