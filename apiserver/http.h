@@ -64,6 +64,10 @@ int http_server_start(uv_loop_t *loop, const struct http_server_config *cfg,
                       http_handler_fn handler, void *data,
                       http_server_t **out, char *errbuf, size_t errlen);
 
+/* The port the server listens on (useful with cfg->port == 0), or a
+ * negative BE_* code. */
+int http_server_port(const http_server_t *srv);
+
 /* Stops listening, closes every connection (aborting streams), then calls
  * cb. Requests not yet answered are still answered into the void. */
 void http_server_stop(http_server_t *srv, void (*cb)(void *data), void *data);

@@ -1,2 +1,234 @@
-/* placeholder, being written */
-int main(void) { return 0; }
+/* berthd.c: the Berth server process. Parses flags, opens the replicated
+ * store in the data dir (bootstrapping a one-member cluster on an empty
+ * one), starts the API server, prints one line when it is ready, and shuts
+ * everything down in order on SIGINT/SIGTERM. One libuv loop runs it all. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "apiserver/api.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "store/store.h"
+
+struct daemon {
+    uv_loop_t *loop;
+    store_t *store;
+    api_server_t *api;
+    uv_signal_t sigint, sigterm;
+    uv_timer_t ready_timer;
+    bool ready_printed, stopping;
+    char name[128], api_url[300], raft_addr[300];
+    int exit_code;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: berthd [flags]\n"
+            "  --name NAME                member name (default: hostname)\n"
+            "  --data-dir DIR             raft log and snapshots (default: /var/lib/berth)\n"
+            "  --listen HOST:PORT         API address (default 127.0.0.1:7070)\n"
+            "  --raft HOST:PORT           raft address (default 127.0.0.1:7071)\n"
+            "  --advertise HOST           address others use when --listen is a wildcard\n"
+            "  --join URL[,URL...]        join an existing cluster (not in this build)\n"
+            "  --election-timeout-ms N    raft election timeout (default 300)\n"
+            "  --heartbeat-ms N           raft heartbeat (default 50)\n"
+            "  --snapshot-threshold N     raft entries between snapshots (default 8192)\n"
+            "  --watch-window N           events kept for watch resume (default 20000)\n"
+            "  --request-timeout-ms N     a request must arrive within this (default 30000)\n"
+            "  --idle-timeout-ms N        keep-alive idle limit (default 120000)\n"
+            "  --max-conns N              open connection cap (default 10000)\n"
+            "  --log-level LEVEL          debug, info, warn, error (default info)\n");
+}
+
+static int split_hostport(const char *s, char *host, size_t hlen, int *port)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s || (size_t)(colon - s) >= hlen) return -1;
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end || p < 1 || p > 65535) return -1;
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = 0;
+    *port = (int)p;
+    return 0;
+}
+
+static int ensure_dir(const char *dir)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(tmp, 0700) && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0700) && errno != EEXIST) return -1;
+    struct stat st;
+    if (stat(dir, &st) || !S_ISDIR(st.st_mode)) { errno = ENOTDIR; return -1; }
+    if (access(dir, W_OK | X_OK)) return -1;
+    return 0;
+}
+
+static void on_ready_poll(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+    if (d->ready_printed || !api_server_ready(d->api)) return;
+    d->ready_printed = true;
+    uv_timer_stop(t);
+    printf("berthd ready: name=%s api=%s raft=%s leader=%s\n", d->name, d->api_url, d->raft_addr,
+           store_leader_name(d->store) ? store_leader_name(d->store) : "?");
+    fflush(stdout);
+}
+
+static void on_leader_change(void *data, bool is_leader)
+{
+    struct daemon *d = data;
+    log_info("berthd", "%s raft leadership", is_leader ? "gained" : "lost");
+    if (d->api) api_server_leader_changed(d->api, is_leader);
+}
+
+static void on_store_closed(void *data)
+{
+    struct daemon *d = data;
+    d->store = NULL;
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
+    uv_close((uv_handle_t *)&d->ready_timer, NULL);
+}
+
+static void on_api_stopped(void *data)
+{
+    struct daemon *d = data;
+    d->api = NULL;
+    store_close(d->store, on_store_closed, d);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    struct daemon *d = s->data;
+    if (d->stopping) return;
+    d->stopping = true;
+    log_info("berthd", "signal %d: shutting down", signum);
+    if (d->api) api_server_stop(d->api, on_api_stopped, d);
+    else on_api_stopped(d);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"name", required_argument, 0, 'n'}, {"data-dir", required_argument, 0, 'd'},
+        {"listen", required_argument, 0, 'l'}, {"raft", required_argument, 0, 'r'},
+        {"advertise", required_argument, 0, 'a'}, {"join", required_argument, 0, 'j'},
+        {"election-timeout-ms", required_argument, 0, 'e'}, {"heartbeat-ms", required_argument, 0, 'b'},
+        {"snapshot-threshold", required_argument, 0, 's'}, {"watch-window", required_argument, 0, 'w'},
+        {"log-level", required_argument, 0, 'v'}, {"request-timeout-ms", required_argument, 0, 'R'},
+        {"idle-timeout-ms", required_argument, 0, 'I'}, {"max-conns", required_argument, 0, 'C'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+    };
+    struct daemon d = {0};
+    const char *data_dir = "/var/lib/berth", *listen = "127.0.0.1:7070", *raft = "127.0.0.1:7071";
+    const char *advertise = NULL, *join = NULL;
+    struct store_config sc = {0};
+    struct api_config ac = {0};
+    signal(SIGPIPE, SIG_IGN);
+    log_init_from_env();
+    gethostname(d.name, sizeof d.name - 1);
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        char *end = NULL;
+        switch (c) {
+        case 'n': snprintf(d.name, sizeof d.name, "%s", optarg); break;
+        case 'd': data_dir = optarg; break;
+        case 'l': listen = optarg; break;
+        case 'r': raft = optarg; break;
+        case 'a': advertise = optarg; break;
+        case 'j': join = optarg; break;
+        case 'e': sc.election_timeout_ms = (unsigned)strtoul(optarg, &end, 10); break;
+        case 'b': sc.heartbeat_ms = (unsigned)strtoul(optarg, &end, 10); break;
+        case 's': sc.snapshot_threshold = (unsigned)strtoul(optarg, &end, 10); break;
+        case 'R': ac.request_timeout_ms = (unsigned)strtoul(optarg, &end, 10); break;
+        case 'I': ac.idle_timeout_ms = (unsigned)strtoul(optarg, &end, 10); break;
+        case 'C': ac.max_conns = (unsigned)strtoul(optarg, &end, 10); break;
+        case 'w': sc.watch_window = (unsigned)strtoul(optarg, &end, 10); break;
+        case 'v':
+            if (!strcmp(optarg, "debug")) log_set_level(LOG_DEBUG);
+            else if (!strcmp(optarg, "info")) log_set_level(LOG_INFO);
+            else if (!strcmp(optarg, "warn")) log_set_level(LOG_WARN);
+            else if (!strcmp(optarg, "error")) log_set_level(LOG_ERROR);
+            else { fprintf(stderr, "berthd: --log-level: unknown level %s\n", optarg); return 2; }
+            break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+        if (end && *end) { fprintf(stderr, "berthd: a numeric flag got %s\n", optarg); return 2; }
+    }
+    if (optind < argc) { fprintf(stderr, "berthd: unexpected argument %s\n", argv[optind]); return 2; }
+    char host[200], rhost[200];
+    int port, rport;
+    if (split_hostport(listen, host, sizeof host, &port)) {
+        fprintf(stderr, "berthd: --listen %s: want HOST:PORT\n", listen);
+        return 2;
+    }
+    if (split_hostport(raft, rhost, sizeof rhost, &rport)) {
+        fprintf(stderr, "berthd: --raft %s: want HOST:PORT\n", raft);
+        return 2;
+    }
+    if (join) {
+        fprintf(stderr, "berthd: --join: joining a cluster is not supported by this build yet\n");
+        return 2;
+    }
+    if (ensure_dir(data_dir)) {
+        fprintf(stderr, "berthd: --data-dir %s: unusable: %s\n", data_dir, strerror(errno));
+        return 1;
+    }
+    const char *adv = advertise ? advertise : (strcmp(host, "0.0.0.0") ? host : "127.0.0.1");
+    snprintf(d.api_url, sizeof d.api_url, "http://%s:%d", adv, port);
+    snprintf(d.raft_addr, sizeof d.raft_addr, "%s:%d", strcmp(rhost, "0.0.0.0") ? rhost : adv, rport);
+
+    d.loop = uv_default_loop();
+    sc.name = d.name;
+    sc.data_dir = data_dir;
+    sc.raft_address = d.raft_addr;
+    sc.on_leader_change = on_leader_change;
+    sc.data = &d;
+    char err[512] = "";
+    int rc = store_open(d.loop, &sc, &d.store, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "berthd: cannot open the store in %s: %s\n", data_dir, err[0] ? err : be_strerror(rc));
+        return 1;
+    }
+    ac.host = host;
+    ac.port = port;
+    ac.name = d.name;
+    ac.raft_address = d.raft_addr;
+    ac.advertise_url = d.api_url;
+    ac.store = d.store;
+    rc = api_server_start(d.loop, &ac, &d.api, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "berthd: cannot serve the API on %s: %s\n", listen, err);
+        d.exit_code = 1;
+        store_close(d.store, NULL, NULL);
+        uv_run(d.loop, UV_RUN_DEFAULT);
+        return 1;
+    }
+    if (store_is_leader(d.store)) api_server_leader_changed(d.api, true);
+    uv_signal_init(d.loop, &d.sigint);
+    uv_signal_init(d.loop, &d.sigterm);
+    d.sigint.data = d.sigterm.data = &d;
+    uv_signal_start(&d.sigint, on_signal, SIGINT);
+    uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+    uv_timer_init(d.loop, &d.ready_timer);
+    d.ready_timer.data = &d;
+    uv_timer_start(&d.ready_timer, on_ready_poll, 10, 10);
+    uv_run(d.loop, UV_RUN_DEFAULT);
+    uv_loop_close(d.loop);
+    log_info("berthd", "stopped");
+    return d.exit_code;
+}

@@ -25,7 +25,9 @@
     X(PROTO, -13, 502, "InternalError", "protocol error")                     \
     X(TIMEOUT, -14, 504, "Timeout", "timed out")                              \
     X(METHOD, -15, 405, "MethodNotAllowed", "method not allowed")             \
-    X(INTERNAL, -16, 500, "InternalError", "internal error")
+    X(INTERNAL, -16, 500, "InternalError", "internal error")                  \
+    X(FORBIDDEN, -17, 403, "Forbidden", "forbidden")                          \
+    X(UNSUPPORTED, -18, 415, "UnsupportedMediaType", "unsupported media type")
 
 enum {
 #define BE_ENUM_(name, val, code, reason, msg) BE_##name = val,

@@ -37,6 +37,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+struct raft;
+struct raft_fsm;
 struct raft_fixture;
 
 typedef struct store store_t;
@@ -65,15 +67,27 @@ struct store_config {
 int store_open(uv_loop_t *loop, const struct store_config *cfg, store_t **out,
                char *errbuf, size_t errlen);
 
-/* Test hook: a store driven by server `i` of a raft in-memory fixture. The
- * fixture owns raft and its I/O; the caller drives it with raft_fixture_step
- * and friends. store_fixture_fsm() gives the fsm to pass to the fixture. */
+/* Test hooks: a store driven by one server of a raft in-memory fixture
+ * (raft/fixture.h). store_open_fixture() makes the store and gives the fsm
+ * to pass to raft_fixture_grow(); once the fixture has started, attach the
+ * server's raft (raft_fixture_get()). The fixture owns raft and its I/O and
+ * the caller drives it with raft_fixture_step() and friends. There is no
+ * loop: store_fixture_flush() sends the queued proposals and barriers (what
+ * the loop does at the end of each iteration) and polls leadership. Close
+ * the fixture before the stores (raft fails what is in flight); a fixture
+ * store closes at once. store_open_fixture_cfg() takes a config (NULL: the
+ * defaults) of which only watch_window, max_inflight, name and
+ * on_leader_change matter. */
 int store_open_fixture(struct raft_fsm **fsm_out, store_t **out);
+int store_open_fixture_cfg(const struct store_config *cfg,
+                           struct raft_fsm **fsm_out, store_t **out);
 void store_fixture_attach(store_t *s, struct raft *raft);
+void store_fixture_flush(store_t *s);
 
 /* Stops raft, fails every pending proposal and barrier with BE_SHUTDOWN,
  * ends every watch (its callback gets an event of type STORE_EV_CLOSED), then
- * calls cb once everything is closed and freed. */
+ * calls cb once everything is closed and freed. Not to be called from a
+ * watch callback. */
 void store_close(store_t *s, void (*cb)(void *data), void *data);
 
 /* ---- writes ---------------------------------------------------------- */
@@ -155,7 +169,9 @@ bool store_is_leader(store_t *s);
 bool store_has_leader(store_t *s);     /* knows a leader (itself or another) */
 bool store_ready(store_t *s);          /* has a leader and applied its log */
 uint64_t store_object_count(store_t *s);
-const char *store_leader_name(store_t *s); /* NULL if unknown */
+/* NULL if unknown; cfg->name when this member leads, else the leader's raft
+ * address (valid until the next call). */
+const char *store_leader_name(store_t *s);
 
 /* ---- watch ------------------------------------------------------------ */
 
@@ -179,6 +195,10 @@ struct store_event {
 /* Called at apply time for each matching event, in revision order. It may
  * call store_watch_stop() on its own watch (or any other). */
 typedef void (*store_watch_cb)(void *data, const struct store_event *ev);
+/* When a member installs a snapshot from the leader (it fell behind the
+ * leader's log), the watch window restarts at the snapshot's revision:
+ * existing watches stay open but do not see the changes the snapshot folded
+ * in, and starting a watch from an older revision gives BE_GONE. */
 
 typedef struct store_watch store_watch_t;
 

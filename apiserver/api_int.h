@@ -1,0 +1,134 @@
+/* api_int.h: what the files of the API server share (not for other
+ * components). The server state, a parsed route, Status responses, and the
+ * entry points of each handler file. */
+#ifndef BERTH_API_INT_H
+#define BERTH_API_INT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "apiserver/api.h"
+#include "apiserver/http.h"
+#include "common/kinds.h"
+
+#define API_NAME_MAX 253
+
+/* Latency histogram buckets in seconds, Prometheus style (le). */
+#define API_LAT_BUCKETS 12
+
+enum api_verb {
+    VERB_GET, VERB_LIST, VERB_WATCH, VERB_CREATE, VERB_UPDATE, VERB_PATCH,
+    VERB_DELETE, VERB_OTHER, VERB_COUNT
+};
+
+struct api_metrics {
+    unsigned long long requests[VERB_COUNT][6]; /* by verb and code class 1xx..5xx (index 1..5) */
+    unsigned long long lat_buckets[API_LAT_BUCKETS];
+    unsigned long long lat_count;
+    double lat_sum;
+};
+
+struct api_server {
+    uv_loop_t *loop;
+    store_t *store;
+    http_server_t *http;
+    char name[128];
+    char raft_address[128];
+    char advertise_url[256];
+    bool is_leader;
+    bool stopping;
+    unsigned watchers;          /* open watch streams */
+    struct api_watch *watches;  /* list of open watch streams */
+    struct api_metrics metrics;
+    void (*stop_cb)(void *data);
+    void *stop_data;
+};
+
+/* A request path, parsed against the kind table. */
+enum route_type {
+    ROUTE_COLLECTION,   /* .../pods */
+    ROUTE_OBJECT,       /* .../pods/web-1 */
+};
+
+struct api_route {
+    const struct kind_info *kind;
+    enum route_type type;
+    bool all_namespaces;     /* namespaced kind listed across namespaces */
+    char ns[API_NAME_MAX + 1];
+    char name[API_NAME_MAX + 1];
+    char sub[32];            /* "", "status", "scale", "log", "binding" */
+};
+
+/* Per-request context: carried through async store callbacks. */
+struct api_call {
+    api_server_t *api;
+    http_req_t *req;
+    struct api_route route;
+    enum api_verb verb;
+    uint64_t start_ns;
+    int attempts;             /* conflict retries of unconditional updates */
+    json_t *body;             /* parsed request body, owned */
+    char *text;               /* serialized object proposed, owned */
+    size_t text_len;
+    int expected_status;      /* success status when not 200 */
+    bool explicit_rev;        /* the client gave a resourceVersion precondition */
+    void (*read_fn)(struct api_call *call); /* read to serve after a barrier */
+};
+
+/* route.c: returns 0, or BE_NOTFOUND for a path that names no resource
+ * (message in errbuf). Paths outside /api and /apis are not routes. */
+int api_route_parse(const char *path, struct api_route *rt, char *errbuf, size_t errlen);
+
+/* status.c: answers a request with a Kubernetes Status error and counts it. */
+void api_fail(struct api_call *call, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void api_reply_json(struct api_call *call, int status, char *body, size_t len);
+void api_call_finish(struct api_call *call, int status);
+char *api_status_json(int code, const char *reason, const char *message,
+                      const struct api_route *rt, size_t *len);
+/* '"pods \"web\" not found"' prefix helper: "deployments.apps \"web\"" */
+void api_object_desc(const struct api_route *rt, char *buf, size_t len);
+
+/* objects.c: get, create, update, patch, delete, subresources. */
+void api_handle_object(struct api_call *call);
+/* objects.c helpers shared with update.c and list.c */
+void api_new_uid(char out[37]);
+int api_parse_body(struct api_call *call, json_t **out);
+int api_check_identity(struct api_call *call, json_t *obj, bool is_update);
+void api_index_hints(const struct api_route *rt, const json_t *obj, struct store_mut *m);
+void api_consistent_read(struct api_call *call, void (*fn)(struct api_call *call));
+int api_propose_text(struct api_call *call, enum store_op op, const json_t *obj,
+                     uint64_t expect_rev, store_commit_cb cb);
+/* update.c: PUT and PATCH of objects and their status/scale subresources,
+ * and POST pods/NAME/binding. Retries on conflict when the client gave no
+ * resourceVersion, as Kubernetes' GuaranteedUpdate does. */
+void api_update_object(struct api_call *call);
+void api_bind_pod(struct api_call *call);
+/* Answers with the autoscaling/v1 Scale of an object (takes json). */
+void api_reply_scale(struct api_call *call, char *json, size_t len);
+
+/* list.c: list and watch of a collection. */
+void api_handle_list(struct api_call *call);
+void api_handle_watch(struct api_call *call);
+void api_watch_abort_all(api_server_t *api);
+/* validate.c: defaults and validation for a create or update. old is the
+ * current object for updates, NULL for creates. Returns 0 or BE_INVALID /
+ * BE_INVAL with a message. */
+int api_validate(const struct api_route *rt, json_t *obj, const json_t *old,
+                 char *errbuf, size_t errlen);
+bool api_valid_dns_subdomain(const char *s);
+bool api_valid_dns_label(const char *s);
+/* discovery.c: /api, /apis, /api/v1, /apis/G/V; true if it answered. */
+bool api_handle_discovery(struct api_call *call);
+/* metrics.c */
+void api_metrics_observe(api_server_t *api, enum api_verb verb, int status, double seconds);
+void api_handle_metrics(struct api_call *call);
+
+/* Splices "resourceVersion":"rev" into text that obeys the store's layout
+ * contract; returns malloc'd text. */
+char *api_splice_rv(const char *text, size_t len, uint64_t rev, size_t *out_len);
+
+uint64_t api_now_ns(void);
+
+#endif

@@ -1,2 +1,0 @@
-/* placeholder */
-typedef int api_placeholder_t;

@@ -1,0 +1,303 @@
+/* update.c: PUT and merge PATCH of objects and of their status and scale
+ * subresources, and the pod binding.
+ *
+ * All of them are one loop, as Kubernetes' GuaranteedUpdate: read the
+ * current object from the local state machine, compute the new object from
+ * it and the request (a "mutator" per verb and subresource), carry over what
+ * the server owns (uid, creationTimestamp, generation bumped only when spec
+ * changed, status unless this is the status subresource), validate, and
+ * propose an update conditioned on the revision that was read. If another
+ * write got there first the store answers Conflict: with a resourceVersion
+ * from the client that is the client's 409; without one the loop runs again
+ * on the fresh object (a few times). An update that changes nothing is
+ * answered without a write, so no-op applies do not churn revisions. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apiserver/api_int.h"
+#include "common/errors.h"
+#include "common/jsonutil.h"
+#include "common/merge.h"
+
+#define MAX_ATTEMPTS 8
+
+/* Builds the new object from the current one and the request body. Returns
+ * 0, or a BE_* code with a message in err. */
+typedef int (*mutator_fn)(struct api_call *call, const json_t *cur, json_t **out,
+                          char *err, size_t errlen);
+
+static bool has_status_sub(const struct api_route *rt)
+{
+    return kind_has_subresource(rt->kind, "status");
+}
+
+static bool is_patch(const struct api_call *call) { return !strcmp(call->req->method, "PATCH"); }
+
+static int take_status_from(json_t *dst, const json_t *src)
+{
+    json_t *st = json_object_get(src, "status");
+    if (st) return json_object_set_new(dst, "status", json_deep_copy(st));
+    json_object_del(dst, "status");
+    return 0;
+}
+
+static int mutate_main(struct api_call *call, const json_t *cur, json_t **out, char *err, size_t errlen)
+{
+    json_t *next = is_patch(call) ? merge_patch_apply(cur, call->body) : json_deep_copy(call->body);
+    if (!next) { snprintf(err, errlen, "out of memory"); return BE_NOMEM; }
+    if (!json_is_object(next) || !json_is_object(json_object_get(next, "metadata"))) {
+        json_decref(next);
+        snprintf(err, errlen, "the patched object must be an object with metadata");
+        return BE_INVAL;
+    }
+    if (has_status_sub(&call->route)) take_status_from(next, cur);
+    *out = next;
+    return 0;
+}
+
+static int mutate_status(struct api_call *call, const json_t *cur, json_t **out, char *err, size_t errlen)
+{
+    json_t *src = is_patch(call) ? merge_patch_apply(cur, call->body) : json_incref(call->body);
+    json_t *next = json_deep_copy(cur);
+    if (!src || !next) {
+        json_decref(src);
+        json_decref(next);
+        snprintf(err, errlen, "out of memory");
+        return BE_NOMEM;
+    }
+    take_status_from(next, src);
+    json_decref(src);
+    *out = next;
+    return 0;
+}
+
+static json_t *scale_of(const json_t *obj)
+{
+    json_t *md = json_object_get(obj, "metadata");
+    json_int_t spec = 0, status = 0;
+    json_t *v = json_path(obj, "spec.replicas");
+    spec = json_is_integer(v) ? json_integer_value(v) : 1;
+    v = json_path(obj, "status.replicas");
+    status = json_is_integer(v) ? json_integer_value(v) : 0;
+    char sel[1024] = "";
+    json_t *ml = json_path(obj, "spec.selector.matchLabels");
+    const char *k;
+    json_t *val;
+    size_t off = 0;
+    json_object_foreach(ml, k, val) {
+        if (!json_is_string(val) || off >= sizeof sel) continue;
+        off += (size_t)snprintf(sel + off, sizeof sel - off, "%s%s=%s", off ? "," : "", k,
+                                json_string_value(val));
+    }
+    json_t *smd = json_object();
+    const char *keep[] = {"name", "namespace", "uid", "resourceVersion", "creationTimestamp"};
+    for (size_t i = 0; i < 5; i++) {
+        json_t *x = json_object_get(md, keep[i]);
+        if (x) json_object_set(smd, keep[i], x);
+    }
+    return json_pack("{s:s, s:s, s:o, s:{s:I}, s:{s:I, s:s}}", "kind", "Scale", "apiVersion",
+                     "autoscaling/v1", "metadata", smd, "spec", "replicas", spec, "status",
+                     "replicas", status, "selector", sel);
+}
+
+static int mutate_scale(struct api_call *call, const json_t *cur, json_t **out, char *err, size_t errlen)
+{
+    json_t *src = is_patch(call) ? NULL : json_incref(call->body);
+    if (!src) {
+        json_t *sc = scale_of(cur);
+        src = sc ? merge_patch_apply(sc, call->body) : NULL;
+        json_decref(sc);
+    }
+    json_t *r = json_path(src, "spec.replicas");
+    if (!json_is_integer(r) || json_integer_value(r) < 0 || json_integer_value(r) > 1000000) {
+        json_decref(src);
+        snprintf(err, errlen, "spec.replicas: Invalid value: must be an integer between 0 and 1000000");
+        return BE_INVALID;
+    }
+    json_t *next = json_deep_copy(cur);
+    json_t *spec = json_object_get(next, "spec");
+    if (!json_is_object(spec)) json_object_set_new(next, "spec", spec = json_object());
+    json_object_set_new(spec, "replicas", json_integer(json_integer_value(r)));
+    json_decref(src);
+    *out = next;
+    return 0;
+}
+
+static int mutate_binding(struct api_call *call, const json_t *cur, json_t **out, char *err, size_t errlen)
+{
+    const char *node = json_path_str(call->body, "target.name");
+    if (!node || !node[0] || !api_valid_dns_subdomain(node)) {
+        snprintf(err, errlen, "target.name: Required value: a valid node name");
+        return BE_INVALID;
+    }
+    const char *bound = json_path_str(cur, "spec.nodeName");
+    if (bound && bound[0]) {
+        snprintf(err, errlen, "pod %s is already assigned to node \"%s\"", call->route.name, bound);
+        return BE_CONFLICT;
+    }
+    json_t *next = json_deep_copy(cur);
+    json_t *spec = json_object_get(next, "spec");
+    if (!json_is_object(spec)) { json_decref(next); snprintf(err, errlen, "pod has no spec"); return BE_INVALID; }
+    json_object_set_new(spec, "nodeName", json_string(node));
+    *out = next;
+    return 0;
+}
+
+static mutator_fn mutator_for(struct api_call *call)
+{
+    if (!strcmp(call->route.sub, "status")) return mutate_status;
+    if (!strcmp(call->route.sub, "scale")) return mutate_scale;
+    if (!strcmp(call->route.sub, "binding")) return mutate_binding;
+    return mutate_main;
+}
+
+/* Server-owned metadata comes from the current object. */
+static void carry_over(json_t *next, const json_t *cur)
+{
+    json_t *nmd = json_object_get(next, "metadata");
+    json_t *cmd = json_object_get(cur, "metadata");
+    const char *keep[] = {"uid", "creationTimestamp", "namespace", "name", "deletionTimestamp"};
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+        json_t *v = json_object_get(cmd, keep[i]);
+        if (v) json_object_set(nmd, keep[i], v);
+        else json_object_del(nmd, keep[i]);
+    }
+    json_object_del(nmd, "resourceVersion");
+    json_t *gen = json_object_get(cmd, "generation");
+    json_int_t g = json_is_integer(gen) ? json_integer_value(gen) : 0;
+    if (!json_equal(json_object_get(next, "spec"), json_object_get(cur, "spec"))) g++;
+    if (g > 0) json_object_set_new(nmd, "generation", json_integer(g));
+    else json_object_del(nmd, "generation");
+}
+
+static void attempt(struct api_call *call);
+
+static void on_update_commit(void *data, int rc, const struct store_result *res, size_t n)
+{
+    struct api_call *call = data;
+    char desc[320];
+    api_object_desc(&call->route, desc, sizeof desc);
+    if (!rc && n == 1) rc = res[0].rc;
+    if (rc == BE_CONFLICT && !call->explicit_rev && ++call->attempts < MAX_ATTEMPTS) {
+        free(call->text);
+        call->text = NULL;
+        attempt(call);
+        return;
+    }
+    if (rc == BE_CONFLICT) {
+        api_fail(call, rc, "Operation cannot be fulfilled on %s: the object has been modified; "
+                 "please apply your changes to the latest version and try again", desc);
+        return;
+    }
+    if (rc == BE_NOTFOUND) { api_fail(call, rc, "%s not found", desc); return; }
+    if (rc) { api_fail(call, rc, "%s not updated: %s", desc, be_strerror(rc)); return; }
+    size_t len = 0;
+    char *out = api_splice_rv(call->text, call->text_len, res[0].rev, &len);
+    if (!out) { api_fail(call, BE_NOMEM, "out of memory"); return; }
+    if (!strcmp(call->route.sub, "scale")) api_reply_scale(call, out, len);
+    else api_reply_json(call, call->expected_status ? call->expected_status : 200, out, len);
+}
+
+/* The resourceVersion the client gave, if any: 0 none, -1 invalid. */
+static long long client_rev(struct api_call *call)
+{
+    const char *rv = json_path_str(call->body, "metadata.resourceVersion");
+    if (!rv || !rv[0]) return 0;
+    char *end;
+    unsigned long long v = strtoull(rv, &end, 10);
+    return (*end || v == 0 || v > (1ull << 62)) ? -1 : (long long)v;
+}
+
+static void attempt(struct api_call *call)
+{
+    struct api_route *rt = &call->route;
+    char *curtext = NULL, desc[320], err[1024];
+    size_t curlen = 0;
+    uint64_t currev = 0;
+    api_object_desc(rt, desc, sizeof desc);
+    if (store_get(call->api->store, rt->kind->resource, rt->kind->namespaced ? rt->ns : "",
+                  rt->name, &curtext, &curlen, &currev)) {
+        api_fail(call, BE_NOTFOUND, "%s not found", desc);
+        return;
+    }
+    json_t *cur = json_loadb(curtext, curlen, 0, NULL), *next = NULL;
+    free(curtext);
+    if (!cur) { api_fail(call, BE_INTERNAL, "stored object is not JSON"); return; }
+    long long want = client_rev(call);
+    call->explicit_rev = want > 0;
+    if (want > 0 && (uint64_t)want != currev) {
+        json_decref(cur);
+        api_fail(call, BE_CONFLICT, "Operation cannot be fulfilled on %s: the object has been modified; "
+                 "please apply your changes to the latest version and try again", desc);
+        return;
+    }
+    int rc = mutator_for(call)(call, cur, &next, err, sizeof err);
+    if (!rc) {
+        carry_over(next, cur);
+        rc = api_validate(rt, next, cur, err, sizeof err);
+    }
+    if (rc) {
+        json_decref(cur);
+        json_decref(next);
+        if (rc == BE_INVALID)
+            api_fail(call, rc, "%s.%s \"%s\" is invalid: %s", rt->kind->kind, rt->kind->group, rt->name, err);
+        else
+            api_fail(call, rc, "%s", err);
+        return;
+    }
+    size_t oldlen = 0;
+    char *oldtext = json_dump_object(cur, &oldlen);
+    call->text = json_dump_object(next, &call->text_len);
+    json_decref(cur);
+    bool same = oldtext && call->text && oldlen == call->text_len && !memcmp(oldtext, call->text, oldlen);
+    free(oldtext);
+    if (!call->text) { json_decref(next); api_fail(call, BE_NOMEM, "cannot serialize"); return; }
+    if (same) {
+        /* Nothing changed: answer with the stored object, write nothing. */
+        struct store_result r = {.rc = 0, .rev = currev};
+        json_decref(next);
+        on_update_commit(call, 0, &r, 1);
+        return;
+    }
+    rc = api_propose_text(call, STORE_UPDATE, next, currev, on_update_commit);
+    json_decref(next);
+    if (rc) api_fail(call, rc, "cannot update %s: %s", desc, be_strerror(rc));
+}
+
+void api_update_object(struct api_call *call)
+{
+    json_t *body;
+    if (is_patch(call)) {
+        const char *ct = http_req_header(call->req, "content-type");
+        if (ct && strstr(ct, "json-patch")) {
+            api_fail(call, BE_UNSUPPORTED, "JSON patch is not supported: use application/merge-patch+json");
+            return;
+        }
+    }
+    if (api_parse_body(call, &body)) return;
+    call->body = body;
+    if (!is_patch(call) && !call->route.sub[0] && api_check_identity(call, body, true)) return;
+    attempt(call);
+}
+
+void api_bind_pod(struct api_call *call)
+{
+    json_t *body;
+    if (api_parse_body(call, &body)) return;
+    call->body = body;
+    call->expected_status = 201;
+    attempt(call);
+}
+
+void api_reply_scale(struct api_call *call, char *json, size_t len)
+{
+    json_t *obj = json_loadb(json, len, 0, NULL);
+    free(json);
+    json_t *sc = obj ? scale_of(obj) : NULL;
+    json_decref(obj);
+    char *out = sc ? json_dumps(sc, JSON_COMPACT) : NULL;
+    json_decref(sc);
+    if (!out) { api_fail(call, BE_NOMEM, "out of memory"); return; }
+    api_reply_json(call, 200, out, strlen(out));
+}

@@ -1,0 +1,135 @@
+/* raftnode.c: raft set-up and tear-down over libuv (see raftnode.h).
+ *
+ * Order (raft 0.15): raft_uv_tcp_init -> raft_uv_init (dir must exist) ->
+ * raft_init -> raft_bootstrap (only effective on an empty dir) -> tuning ->
+ * raft_start. Closing is raft_close(cb); the uv I/O and the transport are
+ * released in that callback, after raft has stopped using them. */
+#include "store/raftnode.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/errors.h"
+#include "common/log.h"
+
+uint64_t raftnode_id_from_address(const char *address)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = address; *p; p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    h &= 0x7fffffffffffffffull; /* keep clear of sign issues in tooling */
+    return h ? h : 1;
+}
+
+static void close_cb(struct raft *r)
+{
+    struct raftnode *rn = r->data;
+    raft_uv_close(&rn->io);
+    raft_uv_tcp_close(&rn->transport);
+    void (*cb)(void *) = rn->closed;
+    void *data = rn->closed_data;
+    free(rn);
+    if (cb)
+        cb(data);
+}
+
+void raftnode_close(struct raftnode *rn, void (*cb)(void *data), void *data)
+{
+    rn->closed = cb;
+    rn->closed_data = data;
+    raft_close(&rn->raft, close_cb);
+}
+
+int raftnode_open(uv_loop_t *loop, const struct store_config *cfg,
+                  struct raft_fsm *fsm, struct raftnode **out, char *errbuf,
+                  size_t errlen)
+{
+    struct raftnode *rn;
+    struct raft_configuration conf;
+    struct stat st;
+    raft_id id;
+    int rv;
+
+    if (!cfg->data_dir || !cfg->raft_address) {
+        snprintf(errbuf, errlen, "store: data_dir and raft_address are required");
+        return BE_INVAL;
+    }
+    if (stat(cfg->data_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(errbuf, errlen, "store: data dir %s: %s", cfg->data_dir,
+                 errno ? strerror(errno) : "not a directory");
+        return BE_IO;
+    }
+    /* a peer that dies must not kill us through a write to its socket */
+    signal(SIGPIPE, SIG_IGN);
+
+    rn = calloc(1, sizeof *rn);
+    if (!rn)
+        return BE_NOMEM;
+    id = cfg->raft_id ? cfg->raft_id : raftnode_id_from_address(cfg->raft_address);
+
+    if ((rv = raft_uv_tcp_init(&rn->transport, loop)) != 0) {
+        snprintf(errbuf, errlen, "raft transport: %s", raft_strerror(rv));
+        goto err;
+    }
+    if ((rv = raft_uv_init(&rn->io, loop, cfg->data_dir, &rn->transport)) != 0) {
+        snprintf(errbuf, errlen, "raft I/O in %s: %s", cfg->data_dir,
+                 rn->io.errmsg[0] ? rn->io.errmsg : raft_strerror(rv));
+        goto err_transport;
+    }
+    if ((rv = raft_init(&rn->raft, &rn->io, fsm, id, cfg->raft_address)) != 0) {
+        snprintf(errbuf, errlen, "raft init: %s", raft_errmsg(&rn->raft));
+        goto err_io;
+    }
+    rn->raft.data = rn;
+
+    raft_configuration_init(&conf);
+    rv = raft_configuration_add(&conf, id, cfg->raft_address, RAFT_VOTER);
+    if (rv == 0)
+        rv = raft_bootstrap(&rn->raft, &conf);
+    raft_configuration_close(&conf);
+    if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
+        snprintf(errbuf, errlen, "raft bootstrap in %s: %s", cfg->data_dir,
+                 raft_errmsg(&rn->raft));
+        goto err_raft;
+    }
+    if (rv == 0)
+        log_info("store", "bootstrapped a new cluster in %s (raft id %llu)",
+                 cfg->data_dir, (unsigned long long)id);
+
+    unsigned et = cfg->election_timeout_ms ? cfg->election_timeout_ms : 300;
+    unsigned hb = cfg->heartbeat_ms ? cfg->heartbeat_ms : 50;
+    raft_set_election_timeout(&rn->raft, et);
+    raft_set_heartbeat_timeout(&rn->raft, hb);
+    raft_set_pre_vote(&rn->raft, true);
+    raft_set_snapshot_threshold(&rn->raft, cfg->snapshot_threshold
+                                               ? cfg->snapshot_threshold
+                                               : 8192);
+    raft_set_snapshot_trailing(&rn->raft, cfg->snapshot_trailing
+                                              ? cfg->snapshot_trailing
+                                              : 1024);
+    raft_set_install_snapshot_timeout(&rn->raft, 2000);
+
+    if ((rv = raft_start(&rn->raft)) != 0) {
+        snprintf(errbuf, errlen, "raft start on %s: %s", cfg->raft_address,
+                 raft_errmsg(&rn->raft));
+        goto err_raft;
+    }
+    *out = rn;
+    return 0;
+
+err_raft:
+    /* raft owns io and transport now: they go in close_cb */
+    raftnode_close(rn, NULL, NULL);
+    return BE_IO;
+err_io:
+    raft_uv_close(&rn->io);
+err_transport:
+    raft_uv_tcp_close(&rn->transport);
+err:
+    free(rn);
+    return rv == RAFT_NOMEM ? BE_NOMEM : BE_IO;
+}
