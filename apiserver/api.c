@@ -134,13 +134,7 @@ static char *namespace_json(const char *name, size_t *len)
 {
     char ts[32], uid[40];
     time_format_rfc3339(time(NULL), ts, sizeof ts);
-    unsigned char r[16];
-    FILE *f = fopen("/dev/urandom", "rb");
-    if (!f || fread(r, 1, 16, f) != 16) memset(r, 0x5a, 16);
-    if (f) fclose(f);
-    snprintf(uid, sizeof uid, "%02x%02x%02x%02x-%02x%02x-4%x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             r[0], r[1], r[2], r[3], r[4], r[5], r[6] & 15, r[7], (r[8] & 0x3f) | 0x80, r[9],
-             r[10], r[11], r[12], r[13], r[14], r[15]);
+    api_new_uid(uid);
     json_t *o = json_pack("{s:{s:s, s:s, s:s}, s:s, s:s, s:{s:[s]}, s:{s:s}}", "metadata",
                           "name", name, "uid", uid, "creationTimestamp", ts, "apiVersion", "v1",
                           "kind", "Namespace", "spec", "finalizers", "kubernetes", "status",

@@ -230,7 +230,8 @@ static void set_timer(struct http_conn *c, enum timer_mode mode)
     case TM_REQ: ms = cfg->request_timeout_ms; break;
     case TM_WRITE: ms = cfg->idle_timeout_ms; break;
     case TM_LINGER:
-        ms = cfg->request_timeout_ms < HTTP_LINGER_MS ? cfg->request_timeout_ms : HTTP_LINGER_MS;
+        ms = cfg->request_timeout_ms < HTTP_LINGER_MS ? cfg->request_timeout_ms
+                                                      : HTTP_LINGER_MS;
         break;
     default: uv_timer_stop(&c->timer); return;
     }
@@ -239,7 +240,8 @@ static void set_timer(struct http_conn *c, enum timer_mode mode)
 
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
-    struct http_conn *c = (struct http_conn *)((char *)req - offsetof(struct http_conn, shut));
+    struct http_conn *c =
+        (struct http_conn *)((char *)req - offsetof(struct http_conn, shut));
     if (c->closing)
         return;
     if (status < 0 || c->peer_eof)

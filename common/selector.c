@@ -110,12 +110,17 @@ void selector_free(struct selector *sel)
     sel->n = 0;
 }
 
+/* Capacity for n+1 elements when arrays grow by doubling: the array is
+ * reallocated only when n is 0 or a power of two, so appends stay linear. */
+static size_t grow_cap(size_t n) { return n == 0 ? 1 : ((n & (n - 1)) == 0 ? 2 * n : 0); }
+
 /* Appends a requirement with key and no values; returns it or NULL. */
 static struct sel_req *req_add(struct selector *sel, const char *key, size_t keylen,
                                enum sel_op op)
 {
-    struct sel_req *reqs = realloc(sel->reqs, (sel->n + 1) * sizeof *reqs);
-    if (!reqs) return NULL;
+    struct sel_req *reqs = sel->reqs;
+    size_t cap = grow_cap(sel->n);
+    if (cap && !(reqs = realloc(sel->reqs, cap * sizeof *reqs))) return NULL;
     sel->reqs = reqs;
     struct sel_req *r = &reqs[sel->n];
     if (!(r->key = strndup(key, keylen))) return NULL;
@@ -128,8 +133,9 @@ static struct sel_req *req_add(struct selector *sel, const char *key, size_t key
 
 static int req_add_value(struct sel_req *r, const char *v, size_t len)
 {
-    char **vals = realloc(r->values, (r->nvalues + 1) * sizeof *vals);
-    if (!vals) return BE_NOMEM;
+    char **vals = r->values;
+    size_t cap = grow_cap(r->nvalues);
+    if (cap && !(vals = realloc(r->values, cap * sizeof *vals))) return BE_NOMEM;
     r->values = vals;
     if (!(vals[r->nvalues] = strndup(v, len))) return BE_NOMEM;
     r->nvalues++;
@@ -489,8 +495,9 @@ int field_selector_parse(const char *text, struct field_selector *fs, char *errb
     for (;;) {
         size_t n = 0;
         while (s[n] && s[n] != ',') n += (s[n] == '\\' && s[n + 1]) ? 2 : 1;
-        struct field_req *reqs = realloc(fs->reqs, (fs->n + 1) * sizeof *reqs);
-        if (!reqs) {
+        struct field_req *reqs = fs->reqs;
+        size_t cap = grow_cap(fs->n);
+        if (cap && !(reqs = realloc(fs->reqs, cap * sizeof *reqs))) {
             fail(errbuf, errlen, "out of memory");
             goto err;
         }

@@ -416,12 +416,16 @@ static json_t *read_node(struct reader *r, yaml_event_t *ev, int depth)
 
 static int docs_push(struct yj_docs *out, json_t *doc, size_t line)
 {
-    json_t **d = realloc(out->docs, (out->n + 1) * sizeof *d);
-    if (!d) return BE_NOMEM;
-    out->docs = d;
-    size_t *l = realloc(out->lines, (out->n + 1) * sizeof *l);
-    if (!l) return BE_NOMEM;
-    out->lines = l;
+    /* grow by doubling: reallocate when n is 0 or a power of two */
+    size_t n = out->n, cap = n == 0 ? 1 : ((n & (n - 1)) == 0 ? 2 * n : 0);
+    json_t **d = out->docs;
+    size_t *l = out->lines;
+    if (cap) {
+        if (!(d = realloc(out->docs, cap * sizeof *d))) return BE_NOMEM;
+        out->docs = d;
+        if (!(l = realloc(out->lines, cap * sizeof *l))) return BE_NOMEM;
+        out->lines = l;
+    }
     d[out->n] = doc;
     l[out->n] = line;
     out->n++;

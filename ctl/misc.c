@@ -51,7 +51,7 @@ static int delete_one(struct ctl *c, const struct kind_info *k, const char *ns, 
 
 int ctl_cmd_delete(struct ctl *c, const struct ctl_args *a)
 {
-    const char *policy;
+    const char *policy = "Background";
     int rc = cascade_policy(c, a->cascade, &policy);
     if (rc) return rc;
     struct ctl_first first = {0};

@@ -49,7 +49,7 @@ cat <<MSG
 
 demo: the cluster is running. In another terminal try:
   export PATH=$BIN:\$PATH
-  berthctl get all            berthctl get deploy web -o json
+  berthctl get deploy,cm      berthctl get deploy web -o json
   berthctl get cm -w          (and apply a change to examples/web.yaml)
   curl -s http://127.0.0.1:7070/metrics | head
 Ctrl-C stops the demo and removes $SCRATCH.
