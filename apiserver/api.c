@@ -146,11 +146,12 @@ static char *namespace_json(const char *name, size_t *len)
 
 static void create_bootstrap_namespaces(api_server_t *api)
 {
-    static const char *names[] = {"default", "kube-system", "kube-public"};
-    struct store_mut muts[3];
-    char *texts[3] = {0};
+    static const char *names[] = {"default", "kube-system", "kube-public", "kube-node-lease"};
+    enum { NBOOT = sizeof names / sizeof names[0] };
+    struct store_mut muts[NBOOT];
+    char *texts[NBOOT] = {0};
     size_t n = 0;
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < NBOOT; i++) {
         char *existing = NULL;
         if (store_get(api->store, "namespaces", "", names[i], &existing, NULL, NULL) == 0) {
             free(existing);

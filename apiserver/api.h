@@ -36,7 +36,7 @@ int api_server_start(uv_loop_t *loop, const struct api_config *cfg,
                      api_server_t **out, char *errbuf, size_t errlen);
 
 /* Tell the API server this member gained or lost raft leadership. On gaining
- * it, the bootstrap objects (namespaces default, kube-system, kube-public)
+ * it, the bootstrap objects (namespaces default, kube-system, kube-public, kube-node-lease)
  * are created if they are missing. */
 void api_server_leader_changed(api_server_t *api, bool is_leader);
 

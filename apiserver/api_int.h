@@ -108,6 +108,9 @@ void api_bind_pod(struct api_call *call);
 /* Answers with the autoscaling/v1 Scale of an object (takes json). */
 void api_reply_scale(struct api_call *call, char *json, size_t len);
 
+/* logs.c: pods/NAME/log, proxied to the node's agent. */
+void api_handle_pod_log(struct api_call *call);
+
 /* list.c: list and watch of a collection. */
 void api_handle_list(struct api_call *call);
 void api_handle_watch(struct api_call *call);

@@ -14,12 +14,16 @@
 #include "apiserver/api.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "controllers/ctrl.h"
+#include "scheduler/sched.h"
 #include "store/store.h"
 
 struct daemon {
     uv_loop_t *loop;
     store_t *store;
     api_server_t *api;
+    sched_t *sched;
+    ctrl_manager_t *ctrl;
     uv_signal_t sigint, sigterm;
     uv_timer_t ready_timer;
     bool ready_printed, stopping;
@@ -39,11 +43,15 @@ static void usage(FILE *f)
             "  --join URL[,URL...]        join an existing cluster (not in this build)\n"
             "  --election-timeout-ms N    raft election timeout (default 300)\n"
             "  --heartbeat-ms N           raft heartbeat (default 50)\n"
-            "  --snapshot-threshold N     raft entries between snapshots (default 8192)\n"
+            "  --snapshot-threshold N     most raft entries between snapshots (default 65536;\n"
+            "                             also when the log outgrows the database)\n"
             "  --watch-window N           events kept for watch resume (default 20000)\n"
             "  --request-timeout-ms N     a request must arrive within this (default 30000)\n"
             "  --idle-timeout-ms N        keep-alive idle limit (default 120000)\n"
             "  --max-conns N              open connection cap (default 10000)\n"
+            "  --scheduler-strategy S     binpack (default) or spread\n"
+            "  --node-grace-period-s N    lease age before a node is Unknown (default 40)\n"
+            "  --pod-eviction-timeout-s N pods leave an unreachable node after (default 30)\n"
             "  --log-level LEVEL          debug, info, warn, error (default info)\n");
 }
 
@@ -93,6 +101,8 @@ static void on_leader_change(void *data, bool is_leader)
     struct daemon *d = data;
     log_info("berthd", "%s raft leadership", is_leader ? "gained" : "lost");
     if (d->api) api_server_leader_changed(d->api, is_leader);
+    if (d->sched) sched_leader_changed(d->sched, is_leader);
+    if (d->ctrl) ctrl_manager_leader_changed(d->ctrl, is_leader);
 }
 
 static void on_store_closed(void *data)
@@ -104,11 +114,33 @@ static void on_store_closed(void *data)
     uv_close((uv_handle_t *)&d->ready_timer, NULL);
 }
 
+static void on_ctrl_closed(void *data)
+{
+    struct daemon *d = data;
+    d->ctrl = NULL;
+    store_close(d->store, on_store_closed, d);
+}
+
+static void close_ctrl_then_store(struct daemon *d)
+{
+    if (d->ctrl) ctrl_manager_close(d->ctrl, on_ctrl_closed, d);
+    else store_close(d->store, on_store_closed, d);
+}
+
+static void on_sched_closed(void *data)
+{
+    struct daemon *d = data;
+    d->sched = NULL;
+    close_ctrl_then_store(d);
+}
+
+/* Shutdown order: API server (no new requests), leader loops, then store. */
 static void on_api_stopped(void *data)
 {
     struct daemon *d = data;
     d->api = NULL;
-    store_close(d->store, on_store_closed, d);
+    if (d->sched) sched_close(d->sched, on_sched_closed, d);
+    else close_ctrl_then_store(d);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -130,13 +162,16 @@ int main(int argc, char **argv)
         {"election-timeout-ms", required_argument, 0, 'e'}, {"heartbeat-ms", required_argument, 0, 'b'},
         {"snapshot-threshold", required_argument, 0, 's'}, {"watch-window", required_argument, 0, 'w'},
         {"log-level", required_argument, 0, 'v'}, {"request-timeout-ms", required_argument, 0, 'R'},
-        {"idle-timeout-ms", required_argument, 0, 'I'}, {"max-conns", required_argument, 0, 'C'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+        {"idle-timeout-ms", required_argument, 0, 'I'}, {"max-conns", required_argument, 0, 'C'},
+        {"scheduler-strategy", required_argument, 0, 'S'}, {"node-grace-period-s", required_argument, 0, 'G'},
+        {"pod-eviction-timeout-s", required_argument, 0, 'E'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     struct daemon d = {0};
     const char *data_dir = "/var/lib/berth", *listen = "127.0.0.1:7070", *raft = "127.0.0.1:7071";
     const char *advertise = NULL, *join = NULL;
     struct store_config sc = {0};
     struct api_config ac = {0};
+    struct sched_config schc = {0};
     signal(SIGPIPE, SIG_IGN);
     log_init_from_env();
     gethostname(d.name, sizeof d.name - 1);
@@ -156,6 +191,14 @@ int main(int argc, char **argv)
         case 'R': ac.request_timeout_ms = (unsigned)strtoul(optarg, &end, 10); break;
         case 'I': ac.idle_timeout_ms = (unsigned)strtoul(optarg, &end, 10); break;
         case 'C': ac.max_conns = (unsigned)strtoul(optarg, &end, 10); break;
+        case 'S':
+            if (sched_strategy_parse(optarg, &schc.strategy)) {
+                fprintf(stderr, "berthd: --scheduler-strategy: want binpack or spread, got %s\n", optarg);
+                return 2;
+            }
+            break;
+        case 'G': schc.node_grace_ms = (unsigned)strtoul(optarg, &end, 10) * 1000; break;
+        case 'E': schc.eviction_toleration_ms = (unsigned)strtoul(optarg, &end, 10) * 1000; break;
         case 'w': sc.watch_window = (unsigned)strtoul(optarg, &end, 10); break;
         case 'v':
             if (!strcmp(optarg, "debug")) log_set_level(LOG_DEBUG);
@@ -204,6 +247,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "berthd: cannot open the store in %s: %s\n", data_dir, err[0] ? err : be_strerror(rc));
         return 1;
     }
+    rc = sched_new(d.loop, d.store, &schc, &d.sched);
+    if (rc) {
+        fprintf(stderr, "berthd: cannot start the scheduler: %s\n", be_strerror(rc));
+        store_close(d.store, NULL, NULL);
+        uv_run(d.loop, UV_RUN_DEFAULT);
+        return 1;
+    }
+    rc = ctrl_manager_new(d.loop, d.store, NULL, &d.ctrl);
+    if (rc) {
+        fprintf(stderr, "berthd: cannot start the controllers: %s\n", be_strerror(rc));
+        sched_close(d.sched, NULL, NULL);
+        store_close(d.store, NULL, NULL);
+        uv_run(d.loop, UV_RUN_DEFAULT);
+        return 1;
+    }
     ac.host = host;
     ac.port = port;
     ac.name = d.name;
@@ -214,11 +272,17 @@ int main(int argc, char **argv)
     if (rc) {
         fprintf(stderr, "berthd: cannot serve the API on %s: %s\n", listen, err);
         d.exit_code = 1;
+        sched_close(d.sched, NULL, NULL);
+        ctrl_manager_close(d.ctrl, NULL, NULL);
         store_close(d.store, NULL, NULL);
         uv_run(d.loop, UV_RUN_DEFAULT);
         return 1;
     }
-    if (store_is_leader(d.store)) api_server_leader_changed(d.api, true);
+    if (store_is_leader(d.store)) {
+        api_server_leader_changed(d.api, true);
+        sched_leader_changed(d.sched, true);
+        ctrl_manager_leader_changed(d.ctrl, true);
+    }
     uv_signal_init(d.loop, &d.sigint);
     uv_signal_init(d.loop, &d.sigterm);
     d.sigint.data = d.sigterm.data = &d;

@@ -50,6 +50,7 @@ struct ctl_args {
     int nfiles;
     const char *selector, *field_selector, *output, *cascade;
     const char *container, *replicas, *tail;
+    const char *timeout, *to_revision;   /* rollout */
     bool watch, follow, ignore_not_found, help;
 };
 
@@ -187,6 +188,7 @@ int ctl_cmd_scale(struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_logs(struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_version(struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_cluster(struct ctl *c, const struct ctl_args *a);
+int ctl_cmd_rollout(struct ctl *c, const struct ctl_args *a);   /* rollout.c */
 
 /* A resource reference from the command line. */
 struct ctl_ref {

@@ -48,9 +48,39 @@ static int parse_mode(struct ctl *c, const char *o, enum out_mode *m)
                     o);
 }
 
+/* kubectl prints objects with their keys in alphabetical order (apiVersion,
+ * kind, metadata, spec, status): a recursively sorted copy for YAML output. */
+static int key_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static json_t *sorted_copy(const json_t *v)
+{
+    if (json_is_array(v)) {
+        json_t *out = json_array();
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) json_array_append_new(out, sorted_copy(x));
+        return out;
+    }
+    if (!json_is_object(v)) return json_copy((json_t *)v);
+    size_t n = json_object_size(v), i = 0;
+    const char **keys = malloc((n ? n : 1) * sizeof *keys);
+    const char *k;
+    json_t *x;
+    json_t *out = json_object();
+    if (!keys) return out;
+    json_object_foreach((json_t *)v, k, x) keys[i++] = k;
+    qsort(keys, n, sizeof *keys, key_cmp);
+    for (i = 0; i < n; i++) json_object_set_new(out, keys[i], sorted_copy(json_object_get(v, keys[i])));
+    free(keys);
+    return out;
+}
+
 static void print_json(const json_t *v)
 {
-    char *s = json_dumps(v, JSON_INDENT(4));
+    char *s = json_dumps(v, JSON_INDENT(4) | JSON_SORT_KEYS);
     if (s) printf("%s\n", s);
     free(s);
     fflush(stdout);
@@ -58,7 +88,9 @@ static void print_json(const json_t *v)
 
 static void print_yaml(const json_t *v)
 {
-    char *s = yj_emit_yaml(v);
+    json_t *sorted = sorted_copy(v);
+    char *s = yj_emit_yaml(sorted);
+    json_decref(sorted);
     if (s) fputs(s, stdout);
     free(s);
     fflush(stdout);

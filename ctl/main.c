@@ -24,6 +24,7 @@ enum {
 enum flag_id {
     F_SERVER, F_NS, F_ALLNS, F_FILE, F_SELECTOR, F_FIELDSEL, F_OUTPUT, F_WATCH,
     F_CASCADE, F_IGNORE_NF, F_REPLICAS, F_CONTAINER, F_FOLLOW, F_TAIL, F_HELP,
+    F_TIMEOUT, F_TO_REVISION,
 };
 
 struct flag {
@@ -50,6 +51,8 @@ static const struct flag flags[] = {
     {'f', "follow", false, V_LOGS, F_FOLLOW},
     {0, "tail", true, V_LOGS, F_TAIL},
     {'h', "help", false, V_ALL, F_HELP},
+    {0, "timeout", true, V_ROLLOUT, F_TIMEOUT},
+    {0, "to-revision", true, V_ROLLOUT, F_TO_REVISION},
 };
 #define NFLAGS (sizeof flags / sizeof flags[0])
 
@@ -75,7 +78,7 @@ static const struct verb {
     {"logs", V_LOGS, true, ctl_cmd_logs},
     {"version", V_VERSION, true, ctl_cmd_version},
     {"cluster", V_CLUSTER, true, ctl_cmd_cluster},
-    {"rollout", V_ROLLOUT, false, not_yet},
+    {"rollout", V_ROLLOUT, true, ctl_cmd_rollout},
     {"top", V_TOP, false, not_yet},
     {"help", V_HELP, false, help},
 };
@@ -98,7 +101,10 @@ static const char usage[] =
     "  logs POD [-c CONTAINER] [-f] [--tail N]\n"
     "  cluster members [-o json]    the servers of the cluster and their raft state\n"
     "  version                      client and server versions\n"
-    "  rollout, top                 not supported yet\n"
+    "  rollout status|history|undo|restart deployment/NAME\n"
+    "      [--timeout DURATION] [--to-revision N]\n"
+    "                               follow, list, roll back or restart a rollout\n"
+    "  top                          not supported yet\n"
     "\n"
     "Global flags:\n"
     "  --server URL                 API server (env BERTH_SERVER; default http://127.0.0.1:7070)\n"
@@ -159,6 +165,8 @@ static int set_flag(struct parse *p, const struct flag *f, const char *value, co
     case F_FOLLOW: a->follow = on; break;
     case F_TAIL: a->tail = value; break;
     case F_HELP: a->help = on; break;
+    case F_TIMEOUT: a->timeout = value; break;
+    case F_TO_REVISION: a->to_revision = value; break;
     }
     return 0;
 }

@@ -505,6 +505,21 @@ fatal:
 
 /* ---- snapshots -------------------------------------------------------- */
 
+uint64_t fsm_db_bytes(struct fsm *f)
+{
+    sqlite3_int64 pages = 0, size = 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(f->db, "PRAGMA page_count", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW) pages = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    if (sqlite3_prepare_v2(f->db, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW) size = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    return (uint64_t)(pages * size);
+}
+
 int fsm_serialize(struct fsm *f, void **buf, size_t *len)
 {
     sqlite3_int64 sz = 0;

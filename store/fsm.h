@@ -35,6 +35,8 @@ int fsm_apply(struct fsm *f, const void *buf, size_t len,
 
 /* *buf is sqlite3_malloc'd (free with sqlite3_free). */
 int fsm_serialize(struct fsm *f, void **buf, size_t *len);
+/* Size of the database in bytes (what a snapshot will serialize). */
+uint64_t fsm_db_bytes(struct fsm *f);
 /* Copies buf; on failure the state machine is unchanged. */
 int fsm_restore(struct fsm *f, const void *buf, size_t len);
 

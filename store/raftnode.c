@@ -105,12 +105,14 @@ int raftnode_open(uv_loop_t *loop, const struct store_config *cfg,
     raft_set_election_timeout(&rn->raft, et);
     raft_set_heartbeat_timeout(&rn->raft, hb);
     raft_set_pre_vote(&rn->raft, true);
+    /* The store steers the threshold itself (see snapshot_policy in
+     * store.c); this is only the value until the first entry is applied. */
     raft_set_snapshot_threshold(&rn->raft, cfg->snapshot_threshold
                                                ? cfg->snapshot_threshold
-                                               : 8192);
+                                               : 65536);
     raft_set_snapshot_trailing(&rn->raft, cfg->snapshot_trailing
                                               ? cfg->snapshot_trailing
-                                              : 1024);
+                                              : 256);
     raft_set_install_snapshot_timeout(&rn->raft, 2000);
 
     if ((rv = raft_start(&rn->raft)) != 0) {

@@ -89,6 +89,8 @@ struct store {
     bool armed, closing, was_leader, ready;
     int open_handles;
     raft_index start_index;
+    uint64_t log_bytes;      /* raft entry bytes applied since the last snapshot */
+    raft_index log_entries;  /* entries applied since the last snapshot */
     struct apply_out out;
     char leader[64];
 
@@ -442,6 +444,30 @@ int store_barrier(store_t *s, void (*cb)(void *data, int rc), void *data)
 
 /* ---- raft state machine glue ------------------------------------------- */
 
+/* When to snapshot. raft counts entries, but group commit makes entries of
+ * very different sizes (one mutation or thousands), and raft keeps every
+ * entry since the last snapshot in memory. So the store decides by bytes:
+ * snapshot once the log since the last snapshot holds as many bytes as the
+ * database (at least SNAPSHOT_MIN_LOG_BYTES), which keeps the cost of
+ * serializing amortized O(1) per byte written and the in-memory log no
+ * larger than the database; or once it holds cfg.snapshot_threshold
+ * entries, which bounds replay time after a restart. It steers raft through
+ * its entry threshold: 1 means "at the next check", a huge value "not yet". */
+#define SNAPSHOT_MIN_LOG_BYTES (16u << 20)
+
+static void snapshot_policy(struct store *s, size_t entry_bytes)
+{
+    s->log_bytes += entry_bytes;
+    s->log_entries++;
+    if (!s->raft)
+        return;
+    unsigned max_entries = s->cfg.snapshot_threshold ? s->cfg.snapshot_threshold : 65536;
+    bool due = s->log_entries >= max_entries;
+    if (!due && s->log_bytes >= SNAPSHOT_MIN_LOG_BYTES)
+        due = s->log_bytes >= fsm_db_bytes(s->fsm);
+    raft_set_snapshot_threshold(s->raft, due ? 1 : 1u << 30);
+}
+
 static int rfsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
                       void **result)
 {
@@ -463,6 +489,7 @@ static int rfsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
     *result = &s->out;
     if (s->hub)
         watch_dispatch(s->hub);
+    snapshot_policy(s, buf->len);
     return 0;
 }
 
@@ -475,6 +502,10 @@ static int rfsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
     struct raft_buffer *b = raft_malloc(sizeof *b);
     if (!b)
         return RAFT_NOMEM;
+    s->log_bytes = 0;
+    s->log_entries = 0;
+    if (s->raft)
+        raft_set_snapshot_threshold(s->raft, 1u << 30);
     if (fsm_serialize(s->fsm, &p, &len) != 0) {
         raft_free(b);
         return RAFT_NOMEM;

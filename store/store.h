@@ -50,8 +50,10 @@ struct store_config {
     uint64_t raft_id;          /* 0: derived from the address */
     unsigned election_timeout_ms; /* 0: 300 */
     unsigned heartbeat_ms;        /* 0: 50 */
-    unsigned snapshot_threshold;  /* 0: 8192 entries */
-    unsigned snapshot_trailing;   /* 0: 1024 entries */
+    unsigned snapshot_threshold;  /* 0: 65536 entries; snapshots also come
+                                     when the log since the last one holds
+                                     as many bytes as the database (≥16 MiB) */
+    unsigned snapshot_trailing;   /* 0: 256 entries kept after a snapshot */
     unsigned watch_window;        /* 0: 20000 events kept for watch resume */
     unsigned max_inflight;        /* 0: 8 raft entries in flight */
     /* Called on the loop thread whenever this member gains or loses

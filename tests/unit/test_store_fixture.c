@@ -18,10 +18,11 @@ struct cluster {
     store_t *s[N];
 };
 
-static void cluster_up(struct cluster *c, unsigned window)
+static void cluster_up_cfg(struct cluster *c, unsigned window, unsigned snapshot_threshold)
 {
     struct raft_configuration conf;
-    struct store_config cfg = {.watch_window = window, .name = "m"};
+    struct store_config cfg = {.watch_window = window, .name = "m",
+                               .snapshot_threshold = snapshot_threshold};
     memset(c, 0, sizeof *c);
     CHECK_INT(raft_fixture_initialize(&c->f), 0);
     for (int i = 0; i < N; i++) {
@@ -38,6 +39,11 @@ static void cluster_up(struct cluster *c, unsigned window)
     raft_fixture_elect(&c->f, 0);
     CHECK(store_is_leader(c->s[0]));
     CHECK(!store_is_leader(c->s[1]));
+}
+
+static void cluster_up(struct cluster *c, unsigned window)
+{
+    cluster_up_cfg(c, window, 0);
 }
 
 static void cluster_down(struct cluster *c)
@@ -214,11 +220,9 @@ static void ev_cb(void *data, const struct store_event *ev)
 static void test_snapshot_install(void)
 {
     struct cluster c;
-    cluster_up(&c, 50);
-    for (int i = 0; i < N; i++) {
-        raft_set_snapshot_threshold(raft_fixture_get(&c.f, i), 4);
+    cluster_up_cfg(&c, 50, 4); /* the store snapshots every 4 entries */
+    for (int i = 0; i < N; i++)
         raft_set_snapshot_trailing(raft_fixture_get(&c.f, i), 1);
-    }
     struct evs w2 = {.ordered = 1};
     store_watch_t *w;
     struct store_watch_opts o = {.resource = "pods"};
