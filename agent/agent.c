@@ -13,6 +13,7 @@
  * the stop callback when the count drops to zero. */
 #define _GNU_SOURCE
 #include "agent/agent.h"
+#include "agent/agent_proxy.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,11 +185,13 @@ int agent_start(struct agent *a, char *err, size_t errlen)
              a->rt->isolated ? "isolated (namespaces + cgroups)" : "plain processes");
     agent_node_start(a);
     agent_watch_start(a);
+    if (a->cfg.nservers && agent_proxy_start(a) < 0)
+        log_warn(AGENT_COMP, "service proxy not started: out of memory");
     uv_timer_start(&a->sync_timer, on_sync, a->cfg.sync_interval_ms, a->cfg.sync_interval_ms);
     uv_timer_start(&a->status_timer, on_status, a->cfg.status_interval_ms,
                    a->cfg.status_interval_ms);
     uv_timer_start(&a->probe_timer, on_probe, 200, 200);
-    return 0;
+    return agent_metrics_start(a);
 }
 
 /* ---- stop ------------------------------------------------------------- */
@@ -209,6 +212,8 @@ void agent_stop(struct agent *a, void (*cb)(void *data), void *data)
         uvhttp_stream_cancel(w);
     }
     agent_http_stop(a);
+    agent_proxy_stop(a);
+    agent_metrics_stop(a);
     uv_timer_t *timers[] = {&a->hb_timer, &a->watch_timer, &a->sync_timer, &a->status_timer,
                             &a->probe_timer};
     for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++)
@@ -226,6 +231,7 @@ void agent_free(struct agent *a)
         p->next = NULL;
         agent_pod_free(a, p);
     }
+    agent_metrics_stop(a); /* a sampler that never started */
     json_decref(a->labels);
     free(a->wbuf);
     free(a);

@@ -12,6 +12,7 @@
  *                    batched status writes, Events
  *   agent_probes.c   liveness and readiness probes (exec, httpGet, tcpSocket)
  *   agent_http.c     the agent's endpoint: /healthz, /logs/..., /metrics
+ *   agent_metrics.c  pod and node cpu/memory sampling, batches to the API
  *
  * Side effects sit behind function pointers so tests can replace them: the
  * runtime (struct rt_ops), the clock (struct agent_clock) and the API
@@ -24,6 +25,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <uv.h>
 
 #include "agent/runtime.h"
@@ -57,6 +59,7 @@ struct agent_config {
     unsigned backoff_max_ms;      /* 0: 300000 */
     unsigned heartbeat_s;         /* 0: 10 */
     const char *host_ip;          /* NULL: detected */
+    unsigned metrics_interval_ms; /* 0: 10000: resource metrics sampling and report */
 };
 
 /* What the agent shows for a container (Kubernetes container state). */
@@ -149,8 +152,11 @@ struct agent {
     bool list_inflight, need_relist;
     uv_timer_t sync_timer, status_timer, probe_timer;
 
+    struct agent_metrics *metrics; /* agent_metrics.c */
+
     /* endpoint */
     http_server_t *srv;
+    struct agent_proxy *proxy;    /* Service proxy (agent_proxy.c), NULL if off */
     int nlogs;                    /* open log sessions */
 
     int pending;                  /* in-flight callbacks that hold a */
@@ -217,6 +223,17 @@ void agent_event(struct agent *a, const struct apod *p, const char *cname,
 /* agent_probes.c */
 void agent_probes_tick(struct agent *a);
 void agent_probes_reset(struct acont *c, const json_t *cspec, int64_t now);
+
+/* agent_metrics.c: the sampler (started by agent_start, stopped by
+ * agent_stop; agent_free frees what a never-started sampler holds). */
+int agent_metrics_start(struct agent *a);
+void agent_metrics_stop(struct agent *a);
+/* Takes one sample at now_ms and returns the batch to send (new reference;
+ * pods reported from their second sample on), or NULL when out of memory. */
+json_t *agent_metrics_sample(struct agent *a, int64_t now_ms);
+/* berth_pod_cpu_usage_millicores, berth_node_cpu_usage_millicores,
+ * berth_node_memory_bytes of the latest sample. */
+void agent_metrics_prometheus(struct agent *a, FILE *f);
 
 /* agent_http.c */
 int agent_http_start(struct agent *a, char *err, size_t errlen);

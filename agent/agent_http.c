@@ -98,11 +98,13 @@ static void sess_abort(void *data)
     s->aborted = true; /* the current fs operation ends the session */
 }
 
-/* Is the followed container still the one we serve? */
+/* Is the followed container still the one we serve? A pod being deleted
+ * still counts until its container has exited (its id is cleared then): what
+ * it writes during its grace period is followed too. */
 static bool sess_live(struct logsess *s)
 {
     struct apod *p = agent_pod_find(s->a, s->uid);
-    struct acont *c = p && !p->deleting ? agent_cont_find(p, s->cname) : NULL;
+    struct acont *c = p ? agent_cont_find(p, s->cname) : NULL;
     return c && !strcmp(c->id, s->id) && c->view != V_TERMINATED && !s->a->stopping;
 }
 
@@ -134,8 +136,11 @@ static void on_stat(uv_fs_t *f)
         s->fd = -1;
         s->fs.data = s;
         uv_fs_open(s->a->loop, &s->fs, s->path, O_RDONLY | O_CLOEXEC, 0, sess_reopened);
-    } else if (!sess_live(s)) {
+    } else if (!sess_live(s) && s->draining) {
         sess_end(s, 0, NULL);
+    } else if (!sess_live(s)) { /* one last read: bytes written before it ended */
+        s->draining = true;
+        sess_read(s);
     } else {
         uv_timer_start(&s->timer, on_read_timer, LOG_POLL_MS, 0);
     }
@@ -370,6 +375,7 @@ static void serve_metrics(struct agent *a, http_req_t *req)
         fprintf(f, "berth_pod_memory_bytes{namespace=\"%s\",pod=\"%s\"} %llu\n", p->ns, p->name,
                 (unsigned long long)u.memory_bytes);
     }
+    agent_metrics_prometheus(a, f);
     fclose(f);
     http_respond_take(req, 200, "text/plain; version=0.0.4", out, len);
 }

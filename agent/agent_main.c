@@ -41,6 +41,7 @@ static void usage(FILE *f)
             "  --status-interval-ms N    pod status batch interval (default 1000)\n"
             "  --backoff-base-ms N       restart back-off base (default 10000)\n"
             "  --heartbeat-s N           lease renewal period (default 10)\n"
+            "  --metrics-interval-s N    cpu/memory sampling and report period (default 10)\n"
             "  --log-level LEVEL         debug, info, warn, error (default info)\n");
 }
 
@@ -113,12 +114,13 @@ static unsigned parse_uint(const char *s, bool *bad)
 /* Parses flags into cfg; returns 0, 1 (help printed) or 2 (bad flag). */
 static int parse_flags(int argc, char **argv, struct agent_config *cfg, char *host, size_t hlen)
 {
-    enum { O_SRV = 1, O_NAME, O_DATA, O_LISTEN, O_CPU, O_MEM, O_LABELS, O_IMG, O_STI, O_BO, O_HB, O_LOG, O_HELP };
+    enum { O_SRV = 1, O_NAME, O_DATA, O_LISTEN, O_CPU, O_MEM, O_LABELS, O_IMG, O_STI, O_BO, O_HB, O_LOG, O_HELP, O_MI };
     static const struct option opts[] = {
         {"server", 1, 0, O_SRV}, {"name", 1, 0, O_NAME}, {"data-dir", 1, 0, O_DATA},
         {"listen", 1, 0, O_LISTEN}, {"cpu", 1, 0, O_CPU}, {"memory", 1, 0, O_MEM},
         {"labels", 1, 0, O_LABELS}, {"image-dir", 1, 0, O_IMG}, {"status-interval-ms", 1, 0, O_STI},
         {"backoff-base-ms", 1, 0, O_BO}, {"heartbeat-s", 1, 0, O_HB}, {"log-level", 1, 0, O_LOG},
+        {"metrics-interval-s", 1, 0, O_MI},
         {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
     static char servers[4096] = "http://127.0.0.1:7070";
     const char *listen = "127.0.0.1:7080";
@@ -145,6 +147,10 @@ static int parse_flags(int argc, char **argv, struct agent_config *cfg, char *ho
         case O_STI: cfg->status_interval_ms = parse_uint(optarg, &bad); break;
         case O_BO: cfg->backoff_base_ms = parse_uint(optarg, &bad); break;
         case O_HB: cfg->heartbeat_s = parse_uint(optarg, &bad); break;
+        case O_MI:
+            cfg->metrics_interval_ms = parse_uint(optarg, &bad) * 1000;
+            if (cfg->metrics_interval_ms > 3600 * 1000) bad = true;
+            break;
         case O_LOG:
             if (!strcmp(optarg, "debug")) log_set_level(LOG_DEBUG);
             else if (!strcmp(optarg, "info")) log_set_level(LOG_INFO);

@@ -47,22 +47,6 @@ static void handle_version(struct api_call *call)
     api_reply_json(call, 200, body, strlen(body));
 }
 
-static void handle_members(struct api_call *call)
-{
-    api_server_t *api = call->api;
-    const char *leader = store_leader_name(api->store);
-    json_t *m = json_pack("{s:s, s:I, s:s, s:s, s:s, s:b, s:I}", "name", api->name,
-                          "id", (json_int_t)0, "address", api->raft_address,
-                          "api", api->advertise_url, "role", "voter",
-                          "leader", store_is_leader(api->store),
-                          "applied", (json_int_t)store_applied_index(api->store));
-    json_t *root = json_pack("{s:s?, s:[o]}", "leader", leader, "members", m);
-    char *body = root ? json_dumps(root, JSON_INDENT(2)) : NULL;
-    json_decref(root);
-    if (!body) { api_fail(call, BE_NOMEM, "out of memory"); return; }
-    api_reply_json(call, 200, body, strlen(body));
-}
-
 /* Answers the non-resource endpoints; false if the path is not one. */
 static bool handle_info(struct api_call *call)
 {
@@ -76,7 +60,6 @@ static bool handle_info(struct api_call *call)
     }
     if (!strcmp(p, "/version")) { handle_version(call); return true; }
     if (!strcmp(p, "/metrics")) { api_handle_metrics(call); return true; }
-    if (!strcmp(p, "/cluster/members")) { handle_members(call); return true; }
     return false;
 }
 
@@ -98,6 +81,17 @@ static void on_request(void *data, http_req_t *req)
     call->req = req;
     call->start_ns = api_now_ns();
     call->verb = VERB_OTHER;
+    if (!strncmp(req->path, "/cluster/", 9)) { api_handle_cluster(call); return; }
+    if (api_forward_check(call)) return; /* a follower: the leader answers */
+    api_dispatch(call);
+}
+
+void api_dispatch(struct api_call *call)
+{
+    http_req_t *req = call->req;
+    /* metrics.k8s.io is served from memory (metrics_api.c); its ingest POST
+     * counts as a write for forwarding to the leader in HA. */
+    if (api_handle_metrics_api(call)) return;
     if (!strcmp(req->method, "GET") && (handle_info(call) || api_handle_discovery(call)))
         return;
     char err[256];
@@ -182,6 +176,7 @@ void api_server_leader_changed(api_server_t *api, bool is_leader)
 {
     api->is_leader = is_leader;
     if (is_leader && !api->stopping) create_bootstrap_namespaces(api);
+    api_cluster_leader_changed(api, is_leader);
 }
 
 /* ---- lifecycle -------------------------------------------------------- */
@@ -222,5 +217,7 @@ void api_server_stop(api_server_t *api, void (*cb)(void *data), void *data)
     api->stop_cb = cb;
     api->stop_data = data;
     api_watch_abort_all(api);
+    api_cluster_stop(api);
+    api_forward_stop(api);
     http_server_stop(api->http, on_http_stopped, api);
 }

@@ -41,6 +41,8 @@ struct api_server {
     unsigned watchers;          /* open watch streams */
     struct api_watch *watches;  /* list of open watch streams */
     struct api_metrics metrics;
+    struct api_cluster *cluster; /* cluster.c */
+    struct api_fwd *fwd;         /* forward.c */
     void (*stop_cb)(void *data);
     void *stop_data;
 };
@@ -74,6 +76,7 @@ struct api_call {
     int expected_status;      /* success status when not 200 */
     bool explicit_rev;        /* the client gave a resourceVersion precondition */
     void (*read_fn)(struct api_call *call); /* read to serve after a barrier */
+    void (*fwd_local)(struct api_call *call); /* forward.c: serve here if leader */
 };
 
 /* route.c: returns 0, or BE_NOTFOUND for a path that names no resource
@@ -127,6 +130,37 @@ bool api_handle_discovery(struct api_call *call);
 /* metrics.c */
 void api_metrics_observe(api_server_t *api, enum api_verb verb, int status, double seconds);
 void api_handle_metrics(struct api_call *call);
+
+/* metrics_api.c: metrics.k8s.io/v1beta1 (PodMetrics, NodeMetrics, the
+ * agents' ingest POST) from the in-memory cache; true if it answered. */
+bool api_handle_metrics_api(struct api_call *call);
+json_t *api_metrics_group_entry(void);
+/* Appends the cached metrics in Prometheus text to out (grown as needed). */
+char *api_metrics_api_prometheus(char *out, size_t *len, size_t *cap);
+
+/* api.c: serves a request on this member (routes it to its handler). */
+void api_dispatch(struct api_call *call);
+
+/* forward.c: writes and consistent reads on a follower go to the leader.
+ * api_forward_check() takes the request (true) if it must be forwarded.
+ * api_forward_to_leader() serves it with local() if this member leads,
+ * else proxies it to the leader (response content type ctype; NULL: JSON
+ * or text by its first byte), waiting up to 2 s for a leader, then 503. */
+bool api_forward_check(struct api_call *call);
+void api_forward_to_leader(struct api_call *call, const char *ctype,
+                           void (*local)(struct api_call *call));
+struct uvhttp;
+/* A client for a peer's API (kept until stop); control: short timeouts. */
+struct uvhttp *api_peer_client(api_server_t *api, const char *url, bool control);
+void api_forward_stats(api_server_t *api, unsigned long long *forwarded,
+                       unsigned long long *failed);
+void api_forward_stop(api_server_t *api);
+/* cluster.c */
+void api_handle_cluster(struct api_call *call);
+/* The API URL of the member with raft id id (registry); 0 or BE_NOTFOUND. */
+int api_member_api_url(api_server_t *api, uint64_t id, char *buf, size_t len);
+void api_cluster_leader_changed(api_server_t *api, bool is_leader);
+void api_cluster_stop(api_server_t *api);
 
 /* Splices "resourceVersion":"rev" into text that obeys the store's layout
  * contract; returns malloc'd text. */

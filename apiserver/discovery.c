@@ -75,6 +75,7 @@ static json_t *group_list(void)
             if (!strcmp(j->group, k->group)) seen = true;
         if (!seen) json_array_append_new(groups, group_entry(k->group));
     }
+    json_array_append_new(groups, api_metrics_group_entry()); /* metrics_api.c */
     return json_pack("{s:s, s:s, s:o}", "kind", "APIGroupList", "apiVersion", "v1", "groups", groups);
 }
 

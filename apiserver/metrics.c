@@ -65,6 +65,7 @@ void api_handle_metrics(struct api_call *call)
     P("# TYPE berth_raft_leader gauge\nberth_raft_leader %d\n", store_is_leader(api->store) ? 1 : 0);
 #undef P
     if (len >= cap) len = cap - 1;
+    out = api_metrics_api_prometheus(out, &len, &cap);
     http_respond_take(call->req, 200, "text/plain; version=0.0.4", out, len);
     api_call_finish(call, 200);
 }

@@ -11,9 +11,11 @@
 
 #include "apiserver/api_int.h"
 #include "apiserver/validate_int.h"
+#include "common/cron.h"
 #include "common/errors.h"
 #include "common/jsonutil.h"
 #include "common/selector.h"
+#include "common/tz.h"
 
 static int check_selector(struct vctx *v, json_t *spec, json_t *tmpl, const char *path)
 {
@@ -144,6 +146,15 @@ int validate_cronjob(struct vctx *v, json_t *obj)
     if (!json_is_object(spec)) return vfail(v, "spec: Required value");
     const char *sched = json_path_str(spec, "schedule");
     if (!sched || !sched[0]) return vfail(v, "spec.schedule: Required value");
+    struct cron_expr ce;
+    char cerr[256];
+    if (cron_parse(sched, &ce, cerr, sizeof cerr))
+        return vfail(v, "spec.schedule: Invalid value: \"%s\": %s", sched, cerr);
+    const char *tzn = json_path_str(spec, "timeZone");
+    struct tz *tzp = NULL;
+    if (tzn && tz_load(tzn, &tzp, cerr, sizeof cerr))
+        return vfail(v, "spec.timeZone: Invalid value: \"%s\": %s", tzn, cerr);
+    tz_free(tzp);
     const char *cp = json_path_str(spec, "concurrencyPolicy");
     if (!cp) json_object_set_new(spec, "concurrencyPolicy", json_string("Allow"));
     else if (strcmp(cp, "Allow") && strcmp(cp, "Forbid") && strcmp(cp, "Replace"))

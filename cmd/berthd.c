@@ -2,6 +2,7 @@
  * store in the data dir (bootstrapping a one-member cluster on an empty
  * one), starts the API server, prints one line when it is ready, and shuts
  * everything down in order on SIGINT/SIGTERM. One libuv loop runs it all. */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -12,9 +13,11 @@
 #include <unistd.h>
 
 #include "apiserver/api.h"
+#include "apiserver/cluster.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "controllers/ctrl.h"
+#include "controllers/hpa.h"
 #include "scheduler/sched.h"
 #include "store/store.h"
 
@@ -27,6 +30,8 @@ struct daemon {
     uv_signal_t sigint, sigterm;
     uv_timer_t ready_timer;
     bool ready_printed, stopping;
+    bool restoring;        /* --restore: not ready until the first snapshot */
+    char marker[4200];     /* restore-pending marker file */
     char name[128], api_url[300], raft_addr[300];
     int exit_code;
 };
@@ -40,7 +45,16 @@ static void usage(FILE *f)
             "  --listen HOST:PORT         API address (default 127.0.0.1:7070)\n"
             "  --raft HOST:PORT           raft address (default 127.0.0.1:7071)\n"
             "  --advertise HOST           address others use when --listen is a wildcard\n"
-            "  --join URL[,URL...]        join an existing cluster (not in this build)\n"
+            "  --join URL[,URL...]        join an existing cluster: API URLs of any members\n"
+            "                             (only used while this member is not in the cluster)\n"
+            "  --voters N                 voters the leader keeps: 3 (default) or 5; more\n"
+            "                             servers stay standbys\n"
+            "  --voter-grace-s N          a voter unreachable this long is replaced by a\n"
+            "                             standby (default 30)\n"
+            "  --restore FILE             start a new one-member cluster from a snapshot\n"
+            "                             (berthctl cluster snapshot save); empty data dir\n"
+            "  --recover                  lost quorum: make this member the only one, from its\n"
+            "                             own data; the others rejoin with --join\n"
             "  --election-timeout-ms N    raft election timeout (default 300)\n"
             "  --heartbeat-ms N           raft heartbeat (default 50)\n"
             "  --snapshot-threshold N     most raft entries between snapshots (default 65536;\n"
@@ -52,6 +66,7 @@ static void usage(FILE *f)
             "  --scheduler-strategy S     binpack (default) or spread\n"
             "  --node-grace-period-s N    lease age before a node is Unknown (default 40)\n"
             "  --pod-eviction-timeout-s N pods leave an unreachable node after (default 30)\n"
+            "  --hpa-sync-period-s N      how often each HorizontalPodAutoscaler is reconciled (default 15)\n"
             "  --log-level LEVEL          debug, info, warn, error (default info)\n");
 }
 
@@ -88,7 +103,13 @@ static int ensure_dir(const char *dir)
 static void on_ready_poll(uv_timer_t *t)
 {
     struct daemon *d = t->data;
-    if (d->ready_printed || !api_server_ready(d->api)) return;
+    if (d->ready_printed || !d->api || !api_server_ready(d->api)) return;
+    if (d->restoring) {
+        if (!store_snapshots_taken(d->store)) return;
+        d->restoring = false;
+        unlink(d->marker);
+        log_info("berthd", "restore complete: the snapshot is durable in the data dir");
+    }
     d->ready_printed = true;
     uv_timer_stop(t);
     printf("berthd ready: name=%s api=%s raft=%s leader=%s\n", d->name, d->api_url, d->raft_addr,
@@ -143,14 +164,68 @@ static void on_api_stopped(void *data)
     else close_ctrl_then_store(d);
 }
 
+static void shut_down(struct daemon *d)
+{
+    if (d->stopping) return;
+    d->stopping = true;
+    if (d->api) api_server_stop(d->api, on_api_stopped, d);
+    else on_api_stopped(d);
+}
+
 static void on_signal(uv_signal_t *s, int signum)
 {
     struct daemon *d = s->data;
-    if (d->stopping) return;
-    d->stopping = true;
-    log_info("berthd", "signal %d: shutting down", signum);
-    if (d->api) api_server_stop(d->api, on_api_stopped, d);
-    else on_api_stopped(d);
+    if (!d->stopping) log_info("berthd", "signal %d: shutting down", signum);
+    shut_down(d);
+}
+
+/* cluster remove: the leader took us out of the configuration. */
+static void on_removed(void *data)
+{
+    struct daemon *d = data;
+    fprintf(stderr, "berthd: %s was removed from the cluster; stopping\n", d->name);
+    shut_down(d);
+}
+
+/* Raft keeps its state in metadata1/metadata2, open-N, segments and
+ * snapshot-* files. *state: holds raft state; *other: holds anything. */
+static int dir_scan(const char *dir, bool *state, bool *other)
+{
+    DIR *dh = opendir(dir);
+    *state = *other = false;
+    if (!dh) return errno == ENOENT ? 0 : -1;
+    struct dirent *e;
+    while ((e = readdir(dh))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        *other = true;
+        if (!strncmp(e->d_name, "metadata", 8)) *state = true;
+    }
+    closedir(dh);
+    return 0;
+}
+
+static int read_file(const char *path, char **buf, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    size_t cap = 1 << 20, n = 0;
+    char *b = malloc(cap);
+    while (b) {
+        size_t got = fread(b + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) break;
+        if (n == cap) {
+            char *nb = cap < (1u << 30) ? realloc(b, cap *= 2) : NULL;
+            if (!nb) { free(b); b = NULL; errno = EFBIG; }
+            b = nb;
+        }
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (!b || err) { free(b); if (err) errno = EIO; return -1; }
+    *buf = b;
+    *len = n;
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -164,11 +239,16 @@ int main(int argc, char **argv)
         {"log-level", required_argument, 0, 'v'}, {"request-timeout-ms", required_argument, 0, 'R'},
         {"idle-timeout-ms", required_argument, 0, 'I'}, {"max-conns", required_argument, 0, 'C'},
         {"scheduler-strategy", required_argument, 0, 'S'}, {"node-grace-period-s", required_argument, 0, 'G'},
-        {"pod-eviction-timeout-s", required_argument, 0, 'E'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+        {"pod-eviction-timeout-s", required_argument, 0, 'E'},
+        {"hpa-sync-period-s", required_argument, 0, 'P'}, {"help", no_argument, 0, 'h'},
+        {"voters", required_argument, 0, 'V'}, {"voter-grace-s", required_argument, 0, 'g'},
+        {"restore", required_argument, 0, 'T'}, {"recover", no_argument, 0, 'X'}, {0, 0, 0, 0},
     };
     struct daemon d = {0};
     const char *data_dir = "/var/lib/berth", *listen = "127.0.0.1:7070", *raft = "127.0.0.1:7071";
-    const char *advertise = NULL, *join = NULL;
+    const char *advertise = NULL, *join = NULL, *restore = NULL;
+    bool recover = false;
+    struct api_cluster_config clc = {0};
     struct store_config sc = {0};
     struct api_config ac = {0};
     struct sched_config schc = {0};
@@ -199,6 +279,17 @@ int main(int argc, char **argv)
             break;
         case 'G': schc.node_grace_ms = (unsigned)strtoul(optarg, &end, 10) * 1000; break;
         case 'E': schc.eviction_toleration_ms = (unsigned)strtoul(optarg, &end, 10) * 1000; break;
+        case 'V':
+            clc.voters = (unsigned)strtoul(optarg, &end, 10);
+            if (!*end && clc.voters != 3 && clc.voters != 5) {
+                fprintf(stderr, "berthd: --voters: want 3 or 5, got %s\n", optarg);
+                return 2;
+            }
+            break;
+        case 'g': clc.voter_grace_ms = (unsigned)strtoul(optarg, &end, 10) * 1000; break;
+        case 'T': restore = optarg; break;
+        case 'X': recover = true; break;
+        case 'P': ctrl_hpa_set_sync_period_ms((unsigned)strtoul(optarg, &end, 10) * 1000); break;
         case 'w': sc.watch_window = (unsigned)strtoul(optarg, &end, 10); break;
         case 'v':
             if (!strcmp(optarg, "debug")) log_set_level(LOG_DEBUG);
@@ -223,14 +314,55 @@ int main(int argc, char **argv)
         fprintf(stderr, "berthd: --raft %s: want HOST:PORT\n", raft);
         return 2;
     }
-    if (join) {
-        fprintf(stderr, "berthd: --join: joining a cluster is not supported by this build yet\n");
+    if ((join != NULL) + (restore != NULL) + recover > 1) {
+        fprintf(stderr, "berthd: --join, --restore and --recover exclude each other\n");
         return 2;
+    }
+    bool has_state = false, has_files = false;
+    if (dir_scan(data_dir, &has_state, &has_files)) {
+        fprintf(stderr, "berthd: --data-dir %s: unusable: %s\n", data_dir, strerror(errno));
+        return 1;
+    }
+    if (restore && has_files) {
+        fprintf(stderr, "berthd: --restore needs an empty --data-dir; %s is not empty\n", data_dir);
+        return 1;
+    }
+    if (recover && !has_state) {
+        fprintf(stderr, "berthd: --recover needs the data dir of a surviving member; %s holds no raft state\n",
+                data_dir);
+        return 1;
     }
     if (ensure_dir(data_dir)) {
         fprintf(stderr, "berthd: --data-dir %s: unusable: %s\n", data_dir, strerror(errno));
         return 1;
     }
+    snprintf(d.marker, sizeof d.marker, "%s/restore-pending", data_dir);
+    if (!restore && access(d.marker, F_OK) == 0) {
+        fprintf(stderr, "berthd: an earlier --restore into %s did not finish; empty the data dir and run "
+                "--restore again\n", data_dir);
+        return 1;
+    }
+    char *image = NULL;
+    size_t image_len = 0;
+    if (restore) {
+        if (read_file(restore, &image, &image_len) || image_len == 0) {
+            fprintf(stderr, "berthd: --restore %s: %s\n", restore, image_len ? strerror(errno) : "empty file");
+            free(image);
+            return 1;
+        }
+        FILE *m = fopen(d.marker, "w");
+        if (!m) {
+            fprintf(stderr, "berthd: --data-dir %s: %s\n", data_dir, strerror(errno));
+            free(image);
+            return 1;
+        }
+        fclose(m);
+        sc.restore = image;
+        sc.restore_len = image_len;
+        d.restoring = true;
+    }
+    sc.join = join != NULL;
+    sc.recover = recover;
     const char *adv = advertise ? advertise : (strcmp(host, "0.0.0.0") ? host : "127.0.0.1");
     snprintf(d.api_url, sizeof d.api_url, "http://%s:%d", adv, port);
     snprintf(d.raft_addr, sizeof d.raft_addr, "%s:%d", strcmp(rhost, "0.0.0.0") ? rhost : adv, rport);
@@ -243,6 +375,9 @@ int main(int argc, char **argv)
     sc.data = &d;
     char err[512] = "";
     int rc = store_open(d.loop, &sc, &d.store, err, sizeof err);
+    free(image);
+    sc.restore = NULL;
+    if (rc && restore) unlink(d.marker);
     if (rc) {
         fprintf(stderr, "berthd: cannot open the store in %s: %s\n", data_dir, err[0] ? err : be_strerror(rc));
         return 1;
@@ -291,6 +426,15 @@ int main(int argc, char **argv)
     uv_timer_init(d.loop, &d.ready_timer);
     d.ready_timer.data = &d;
     uv_timer_start(&d.ready_timer, on_ready_poll, 10, 10);
+    clc.join = join;
+    clc.data_dir = data_dir;
+    clc.on_removed = on_removed;
+    clc.data = &d;
+    if (api_cluster_start(d.api, &clc, err, sizeof err)) {
+        fprintf(stderr, "berthd: %s\n", err);
+        d.exit_code = 2;
+        shut_down(&d);
+    }
     uv_run(d.loop, UV_RUN_DEFAULT);
     uv_loop_close(d.loop);
     log_info("berthd", "stopped");

@@ -102,6 +102,8 @@ struct ctrl_def {
 extern const struct ctrl_def ctrl_gc_def;
 extern const struct ctrl_def ctrl_replicaset_def;
 extern const struct ctrl_def ctrl_deployment_def;
+extern const struct ctrl_def ctrl_hpa_def;    /* hpa.c */
+extern const struct ctrl_def ctrl_endpoints_def;
 
 struct ctrl_qitem;
 
@@ -334,5 +336,25 @@ struct ctrl_write *ctrl_test_writes(struct ctrl_manager *m, size_t *n);
 void ctrl_test_commit(struct ctrl_manager *m);
 /* Drops the pending writes as if the proposal failed with rc. */
 void ctrl_test_fail(struct ctrl_manager *m, int rc);
+
+/* ---- workload controllers of issue 4 (job.c, cronjob.c, daemonset*.c,
+ * statefulset.c) and their pure helpers, exposed for the unit tests ------ */
+
+extern const struct ctrl_def ctrl_job_def;
+extern const struct ctrl_def ctrl_cronjob_def;
+extern const struct ctrl_def ctrl_daemonset_def;
+extern const struct ctrl_def ctrl_statefulset_def;
+
+/* Job back-off: ms still to wait before a replacement pod after fails
+ * failures (10 s doubling per failure, capped at 6 min) counted from
+ * last_fail (seconds); 0: none. */
+int64_t job_backoff_wait_ms(int64_t fails, time_t last_fail, int64_t now_ms);
+/* DaemonSet placement: whether a daemon pod of ds should be scheduled on
+ * node (nodeSelector, required node affinity, NoSchedule/NoExecute taints
+ * against the pod's and the default daemon tolerations), and whether one
+ * already there may keep running (NoExecute taints only). */
+void ds_node_eligible(const json_t *ds, const json_t *node, bool *schedule, bool *keep);
+/* Adds the default daemon tolerations a pod spec lacks (daemonset_nodes.c). */
+void ds_add_tolerations(json_t *pspec);
 
 #endif

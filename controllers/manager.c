@@ -33,6 +33,12 @@ static const struct ctrl_def *const all_defs[] = {
     &ctrl_gc_def,
     &ctrl_replicaset_def,
     &ctrl_deployment_def,
+    &ctrl_hpa_def,
+    &ctrl_job_def,
+    &ctrl_cronjob_def,
+    &ctrl_daemonset_def,
+    &ctrl_statefulset_def,
+    &ctrl_endpoints_def,
     NULL,
 };
 

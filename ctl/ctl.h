@@ -189,6 +189,7 @@ int ctl_cmd_logs(struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_version(struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_cluster(struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_rollout(struct ctl *c, const struct ctl_args *a);   /* rollout.c */
+int ctl_cmd_top(struct ctl *c, const struct ctl_args *a);       /* top.c */
 
 /* A resource reference from the command line. */
 struct ctl_ref {

@@ -56,11 +56,6 @@ static const struct flag flags[] = {
 };
 #define NFLAGS (sizeof flags / sizeof flags[0])
 
-static int not_yet(struct ctl *c, const struct ctl_args *a)
-{
-    return ctl_fail(c, BE_METHOD, "not supported yet");
-}
-
 static int help(struct ctl *c, const struct ctl_args *a);
 
 static const struct verb {
@@ -79,7 +74,7 @@ static const struct verb {
     {"version", V_VERSION, true, ctl_cmd_version},
     {"cluster", V_CLUSTER, true, ctl_cmd_cluster},
     {"rollout", V_ROLLOUT, true, ctl_cmd_rollout},
-    {"top", V_TOP, false, not_yet},
+    {"top", V_TOP, true, ctl_cmd_top},
     {"help", V_HELP, false, help},
 };
 
@@ -100,11 +95,14 @@ static const char usage[] =
     "                               set the replicas of a deployment, replicaset or statefulset\n"
     "  logs POD [-c CONTAINER] [-f] [--tail N]\n"
     "  cluster members [-o json]    the servers of the cluster and their raft state\n"
+    "  cluster remove NAME          take a server out of the cluster (it stops itself)\n"
+    "  cluster snapshot save FILE   write a consistent backup (berthd --restore FILE)\n"
     "  version                      client and server versions\n"
     "  rollout status|history|undo|restart deployment/NAME\n"
     "      [--timeout DURATION] [--to-revision N]\n"
     "                               follow, list, roll back or restart a rollout\n"
-    "  top                          not supported yet\n"
+    "  top pods [NAME] [-l SEL] | top nodes [NAME]\n"
+    "                               cpu and memory use (metrics reported by the agents)\n"
     "\n"
     "Global flags:\n"
     "  --server URL                 API server (env BERTH_SERVER; default http://127.0.0.1:7070)\n"

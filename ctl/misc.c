@@ -1,11 +1,10 @@
-/* misc.c: the small verbs of berthctl: delete, scale, logs, version and
- * cluster members.
+/* misc.c: the small verbs of berthctl: delete, scale, logs and version
+ * (the cluster verbs are in cluster.c).
  *
  * Each is one or a few requests: delete sends DELETE with DeleteOptions
  * (propagationPolicy from --cascade); scale merge-patches the scale
  * subresource; logs streams the pod's log subresource to stdout as it
- * arrives; version asks /version; cluster members prints the raft
- * membership the server reports at /cluster/members. */
+ * arrives; version asks /version. */
 #include "ctl/ctl.h"
 
 #include <stdlib.h>
@@ -180,62 +179,5 @@ int ctl_cmd_version(struct ctl *c, const struct ctl_args *a)
     const char *gv = json_path_str(v, "gitVersion");
     printf("Server Version: %s\n", gv ? gv : "<unknown>");
     json_decref(v);
-    return 0;
-}
-
-/* ---- cluster members ---- */
-
-static void members_table(const json_t *m)
-{
-    struct ctl_table t;
-    ctl_tbl_init(&t, 7);
-    const char *hdr[] = {"NAME", "ID", "ADDRESS", "API", "ROLE", "LEADER", "APPLIED"};
-    for (size_t i = 0; i < 7; i++) ctl_tbl_cell(&t, "%s", hdr[i]);
-    size_t i;
-    json_t *mem;
-    json_array_foreach(json_object_get(m, "members"), i, mem) {
-        json_t *id = json_object_get(mem, "id");
-        int64_t applied = 0;
-        json_path_int(mem, "applied", &applied);
-        ctl_tbl_cell(&t, "%s", json_path_str(mem, "name") ? json_path_str(mem, "name") : "");
-        if (json_is_integer(id)) ctl_tbl_cell(&t, "%lld", (long long)json_integer_value(id));
-        else ctl_tbl_cell(&t, "%s", json_is_string(id) ? json_string_value(id) : "");
-        ctl_tbl_cell(&t, "%s", json_path_str(mem, "address") ? json_path_str(mem, "address") : "");
-        ctl_tbl_cell(&t, "%s", json_path_str(mem, "api") ? json_path_str(mem, "api") : "");
-        ctl_tbl_cell(&t, "%s", json_path_str(mem, "role") ? json_path_str(mem, "role") : "");
-        ctl_tbl_cell(&t, "%s", json_is_true(json_object_get(mem, "leader")) ? "true" : "false");
-        ctl_tbl_cell(&t, "%lld", (long long)applied);
-    }
-    ctl_tbl_flush(&t, stdout);
-    ctl_tbl_free(&t);
-}
-
-int ctl_cmd_cluster(struct ctl *c, const struct ctl_args *a)
-{
-    if (a->npos != 1 || strcmp(a->pos[0], "members"))
-        return ctl_fail(c, BE_INVAL, "unknown cluster command%s%s: expected \"cluster members\"",
-                        a->npos ? " " : "", a->npos ? a->pos[0] : "");
-    if (a->output && strcmp(a->output, "json") && strcmp(a->output, "yaml"))
-        return ctl_fail(c, BE_INVAL, "unsupported output format \"%s\" for cluster members: use json or yaml",
-                        a->output);
-    json_t *m = NULL;
-    int rc = ctl_call(c, "GET", "/cluster/members", NULL, NULL, &m, NULL);
-    if (rc) return rc;
-    if (!json_is_object(m)) {
-        json_decref(m);
-        return ctl_fail(c, BE_PROTO, "unexpected answer from /cluster/members");
-    }
-    if (a->output && !strcmp(a->output, "json")) {
-        char *s = json_dumps(m, JSON_INDENT(4));
-        if (s) printf("%s\n", s);
-        free(s);
-    } else if (a->output) {
-        char *s = yj_emit_yaml(m);
-        if (s) fputs(s, stdout);
-        free(s);
-    } else {
-        members_table(m);
-    }
-    json_decref(m);
     return 0;
 }

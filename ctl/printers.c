@@ -299,7 +299,7 @@ static void row_node(struct ctl_table *t, const json_t *o, bool wide, time_t now
     json_array_foreach(at(o, "status", "conditions"), i, cond) {
         if (strcmp(sget(cond, "type", ""), "Ready")) continue;
         const char *s = sget(cond, "status", "");
-        ready = !strcmp(s, "True") ? "Ready" : !strcmp(s, "False") ? "NotReady" : "Unknown";
+        ready = !strcmp(s, "True") ? "Ready" : "NotReady"; /* kubectl: False and Unknown */
     }
     bool cordoned = json_is_true(at(o, "spec", "unschedulable"));
     ctl_tbl_cell(t, "%s%s", ready, cordoned ? ",SchedulingDisabled" : "");

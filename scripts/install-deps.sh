@@ -8,7 +8,7 @@ PKGS=(
   build-essential cmake pkg-config
   libuv1-dev libjansson-dev libraft-dev libyaml-dev libsqlite3-dev
   node-llhttp
-  curl jq iproute2 busybox-static wrk python3
+  curl jq iproute2 busybox-static wrk python3 gnuplot-nox
 )
 
 missing=()

@@ -88,17 +88,33 @@ int raftnode_open(uv_loop_t *loop, const struct store_config *cfg,
 
     raft_configuration_init(&conf);
     rv = raft_configuration_add(&conf, id, cfg->raft_address, RAFT_VOTER);
-    if (rv == 0)
+    if (rv == 0 && cfg->recover) {
+        /* lost quorum: this member alone, from its own log (raft appends
+         * the configuration to the log on disk) */
+        rv = raft_recover(&rn->raft, &conf);
+        if (rv == 0)
+            log_warn("store", "recovered: the configuration is now this member alone "
+                     "(raft id %llu); other members must rejoin with --join", (unsigned long long)id);
+        else
+            snprintf(errbuf, errlen, "raft recover in %s: %s", cfg->data_dir,
+                     raft_errmsg(&rn->raft));
+    } else if (rv == 0 && !cfg->join) {
         rv = raft_bootstrap(&rn->raft, &conf);
-    raft_configuration_close(&conf);
-    if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
-        snprintf(errbuf, errlen, "raft bootstrap in %s: %s", cfg->data_dir,
-                 raft_errmsg(&rn->raft));
-        goto err_raft;
+        if (rv == 0)
+            log_info("store", "bootstrapped a new cluster in %s (raft id %llu)",
+                     cfg->data_dir, (unsigned long long)id);
+        else if (rv != RAFT_CANTBOOTSTRAP)
+            snprintf(errbuf, errlen, "raft bootstrap in %s: %s", cfg->data_dir,
+                     raft_errmsg(&rn->raft));
+        else if (cfg->restore)
+            snprintf(errbuf, errlen, "restore needs an empty data dir; %s holds raft state",
+                     cfg->data_dir);
+        else
+            rv = 0;
     }
-    if (rv == 0)
-        log_info("store", "bootstrapped a new cluster in %s (raft id %llu)",
-                 cfg->data_dir, (unsigned long long)id);
+    raft_configuration_close(&conf);
+    if (rv != 0)
+        goto err_raft;
 
     unsigned et = cfg->election_timeout_ms ? cfg->election_timeout_ms : 300;
     unsigned hb = cfg->heartbeat_ms ? cfg->heartbeat_ms : 50;

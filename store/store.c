@@ -20,6 +20,7 @@
 #include <raft.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,74 +30,8 @@
 #include "store/fsm.h"
 #include "store/raftnode.h"
 #include "store/watch.h"
+#include "store/store_int.h"
 
-#define MAX_ENTRY (8u << 20) /* bytes of one raft entry */
-#define POLL_MS 20
-
-struct prop {
-    store_commit_cb cb;
-    void *data;
-    uint32_t n;
-};
-
-struct entry {
-    struct raft_apply req;
-    struct store *s;
-    char *buf; /* raft_malloc'd; raft's once raft_apply succeeded */
-    size_t len, cap;
-    uint32_t nmuts;
-    struct prop *props;
-    size_t nprops, props_cap;
-    struct entry *next;
-};
-
-struct bwait {
-    void (*cb)(void *data, int rc);
-    void *data;
-    struct bwait *next;
-};
-
-struct bgroup {
-    struct raft_barrier req;
-    struct store *s;
-    struct bwait *waiters;
-};
-
-/* What the state machine hands to the apply callback through raft. */
-struct apply_out {
-    int rc;
-    const struct store_result *res;
-    size_t n;
-};
-
-struct store {
-    uv_loop_t *loop; /* NULL for a fixture store */
-    struct store_config cfg;
-    char *name, *data_dir, *address;
-    struct raft *raft;
-    struct raftnode *rn;
-    struct raft_fsm rfsm;
-    struct fsm *fsm;
-    struct watch_hub *hub;
-
-    struct entry *pend_head, *pend_tail, *spare;
-    unsigned inflight;
-    struct bwait *bar_head, *bar_tail;
-
-    uv_timer_t timer;
-    uv_check_t check;
-    uv_idle_t idle;
-    bool armed, closing, was_leader, ready;
-    int open_handles;
-    raft_index start_index;
-    uint64_t log_bytes;      /* raft entry bytes applied since the last snapshot */
-    raft_index log_entries;  /* entries applied since the last snapshot */
-    struct apply_out out;
-    char leader[64];
-
-    void (*close_cb)(void *data);
-    void *close_data;
-};
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -200,8 +135,10 @@ static void poll_leader(struct store *s)
         return;
     s->was_leader = now;
     log_info("store", "%s leadership", now ? "gained" : "lost");
-    if (!now)
+    if (!now) {
         fail_pending(s, BE_NOTLEADER);
+        store_changes_fail(s, BE_NOTLEADER);
+    }
     if (s->cfg.on_leader_change)
         s->cfg.on_leader_change(s->cfg.data, now);
 }
@@ -462,7 +399,7 @@ static void snapshot_policy(struct store *s, size_t entry_bytes)
     if (!s->raft)
         return;
     unsigned max_entries = s->cfg.snapshot_threshold ? s->cfg.snapshot_threshold : 65536;
-    bool due = s->log_entries >= max_entries;
+    bool due = s->log_entries >= max_entries || s->snapshot_asap;
     if (!due && s->log_bytes >= SNAPSHOT_MIN_LOG_BYTES)
         due = s->log_bytes >= fsm_db_bytes(s->fsm);
     raft_set_snapshot_threshold(s->raft, due ? 1 : 1u << 30);
@@ -504,6 +441,7 @@ static int rfsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
         return RAFT_NOMEM;
     s->log_bytes = 0;
     s->log_entries = 0;
+    s->snapshot_asap = false;
     if (s->raft)
         raft_set_snapshot_threshold(s->raft, 1u << 30);
     if (fsm_serialize(s->fsm, &p, &len) != 0) {
@@ -520,11 +458,17 @@ static int rfsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
 static int rfsm_snapshot_finalize(struct raft_fsm *fsm,
                                   struct raft_buffer *bufs[], unsigned *n_bufs)
 {
+    struct store *s = fsm->data;
+    s->snapshots++;
     for (unsigned i = 0; *bufs && i < *n_bufs; i++)
         sqlite3_free((*bufs)[i].base);
     raft_free(*bufs);
     *bufs = NULL;
     *n_bufs = 0;
+    /* The snapshot was a copy of the whole database and raft has just
+     * dropped the log entries it covers: give that memory back to the OS
+     * instead of leaving it in glibc's free lists. */
+    malloc_trim(0);
     return 0;
 }
 
@@ -626,6 +570,16 @@ int store_open(uv_loop_t *loop, const struct store_config *cfg, store_t **out,
     if ((rc = store_new(cfg, &s, errbuf, errlen)) != 0)
         return rc;
     s->loop = loop;
+    if (cfg->restore) {
+        /* the data dir is empty (berthd checks): raft bootstraps, the image
+         * becomes the state machine, and the first snapshot makes it durable */
+        if ((rc = fsm_restore(s->fsm, cfg->restore, cfg->restore_len)) != 0) {
+            snprintf(errbuf, errlen, "the snapshot to restore is not a Berth state machine image");
+            store_free(s);
+            return rc;
+        }
+        s->snapshot_asap = true;
+    }
     if ((rc = raftnode_open(loop, &s->cfg, &s->rfsm, &s->rn, errbuf, errlen))) {
         store_free(s);
         return rc;
@@ -704,6 +658,7 @@ void store_close(store_t *s, void (*cb)(void *data), void *data)
     s->close_cb = cb;
     s->close_data = data;
     fail_pending(s, BE_SHUTDOWN);
+    store_changes_fail(s, BE_SHUTDOWN);
     fsm_set_hub(s->fsm, NULL);
     watch_hub_free(s->hub);
     s->hub = NULL;

@@ -60,6 +60,18 @@ struct store_config {
      * leadership (after the new state is visible through store_is_leader). */
     void (*on_leader_change)(void *data, bool is_leader);
     void *data;
+    /* Start modes (berthd --join, --recover, --restore). At most one. */
+    bool join;            /* never bootstrap: an empty data dir waits to be
+                             added by a leader (store_change STORE_ADD) */
+    bool recover;         /* before starting, force the raft configuration
+                             to this member alone (raft_recover): for a lost
+                             quorum; needs existing raft state */
+    const void *restore;  /* a store_serialize() image: bootstrap a new
+                             one-member cluster (data_dir must be empty),
+                             load the image into the state machine, and take
+                             a raft snapshot at the first applied entry so it
+                             is durable (see store_snapshots_taken) */
+    size_t restore_len;
 };
 
 /* Opens the store: creates the raft I/O in data_dir, bootstraps a one-member
@@ -220,6 +232,55 @@ int store_watch_start(store_t *s, const struct store_watch_opts *opts,
                       store_watch_cb cb, void *data, store_watch_t **out);
 void store_watch_stop(store_watch_t *w);
 size_t store_watch_count(store_t *s);
+
+/* ---- membership --------------------------------------------------------- */
+
+/* Roles of raft 0.15: a voter counts for quorum; a standby replicates the
+ * log without voting (promotion is quick); a spare only sits in the
+ * configuration (raft_add puts a new server there). */
+enum store_role { STORE_VOTER = 1, STORE_STANDBY = 2, STORE_SPARE = 3 };
+
+struct store_server {
+    uint64_t id;
+    char address[128];    /* raft address */
+    enum store_role role;
+};
+
+const char *store_role_name(enum store_role role); /* "voter", ... */
+uint64_t store_id(store_t *s);            /* this member's raft id */
+/* The raft id of the leader this member knows of (0: none). */
+uint64_t store_leader_id(store_t *s);
+/* Copies the newest configuration this member knows (it may be
+ * uncommitted; an empty one on a member that has not been added yet).
+ * *out is malloc'd (NULL when *n == 0). */
+int store_configuration(store_t *s, struct store_server **out, size_t *n);
+/* This member appears in its own configuration. */
+bool store_in_configuration(store_t *s);
+
+enum store_change_op {
+    STORE_ADD = 1,        /* add id/address as a spare */
+    STORE_ASSIGN = 2,     /* give id a role; promotion to voter first brings
+                             its log up to date (about 5 s, then BE_UNAVAIL,
+                             if it does not answer) */
+    STORE_REMOVE = 3,     /* take id out of the configuration */
+};
+
+/* Queues a membership change on the leader; raft runs one at a time, so
+ * changes run in the order queued. Returns BE_NOTLEADER/BE_SHUTDOWN/BE_INVAL
+ * at once (cb never called), else 0 and later cb(data, rc) exactly once with
+ * 0 (the new configuration is committed), BE_EXISTS (duplicate id or
+ * address, or the role is already that), BE_NOTFOUND (unknown id),
+ * BE_UNAVAIL (promotee unreachable), BE_NOTLEADER (leadership lost) or
+ * BE_SHUTDOWN. address is used by STORE_ADD only, role by STORE_ASSIGN. */
+int store_change(store_t *s, enum store_change_op op, uint64_t id,
+                 const char *address, enum store_role role,
+                 void (*cb)(void *data, int rc), void *data);
+/* Changes queued or in raft. */
+size_t store_changes_pending(store_t *s);
+
+/* Raft snapshots this member has written since it opened (a --restore is
+ * durable once this is non-zero). */
+unsigned store_snapshots_taken(store_t *s);
 
 /* ---- snapshots (also used by backup) ------------------------------------ */
 

@@ -13,6 +13,7 @@ export BERTHCTL="$BIN/berthctl"
 
 e2e_cleanup() {
   local rc=$?
+  for h in "${E2E_CLEANUP_HOOKS[@]:-}"; do [ -n "$h" ] && { "$h" || true; }; done
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
   if [ $rc -ne 0 ]; then
@@ -72,3 +73,7 @@ expect_code() {
   local got; got=$(api "$@")
   [ "$got" = "$want" ] || fail "$1 $2: HTTP $got, want $want: $(head -c 400 "$T/body")"
 }
+
+# Functions run first by e2e_cleanup, while the servers still run (a helper
+# library appends its own: E2E_CLEANUP_HOOKS+=(my_cleanup)).
+E2E_CLEANUP_HOOKS=()

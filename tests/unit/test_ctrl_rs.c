@@ -267,7 +267,7 @@ static void test_gc(void)
     json_t *p = pod_json("c", NULL, "n1", true, "2025-11-24T00:00:01Z");
     json_object_set_new(json_path(p, "metadata.labels"), "app", json_string("other"));
     json_object_set_new(json_object_get(p, "metadata"), "ownerReferences",
-                        json_pack("[{s:s, s:s, s:s, s:s}]", "apiVersion", "v1", "kind", "Node",
+                        json_pack("[{s:s, s:s, s:s, s:s}]", "apiVersion", "v1", "kind", "ConfigMap",
                                   "name", "n1", "uid", "node-uid"));
     feed(m, "pods", STORE_EV_ADDED, p);
     settle(m);
