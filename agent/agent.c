@@ -173,6 +173,23 @@ static void on_sync(uv_timer_t *t) { agent_reconcile_all(t->data); }
 static void on_status(uv_timer_t *t) { agent_status_flush(t->data); }
 static void on_probe(uv_timer_t *t) { agent_probes_tick(t->data); }
 
+/* Brings a periodic timer's next run forward to within delay_ms (never
+ * pushes it back), keeping its period: after a container start the next
+ * reconcile and status write come at once instead of up to a period later,
+ * while status writes stay batched. */
+static void run_soon(uv_timer_t *t, uv_timer_cb cb, uint64_t delay_ms, uint64_t period_ms)
+{
+    if (!uv_is_active((uv_handle_t *)t) || uv_timer_get_due_in(t) <= delay_ms)
+        return;
+    uv_timer_start(t, cb, delay_ms, period_ms);
+}
+
+void agent_sync_soon(struct agent *a)
+{
+    run_soon(&a->sync_timer, on_sync, 20, a->cfg.sync_interval_ms);
+    run_soon(&a->status_timer, on_status, 100, a->cfg.status_interval_ms);
+}
+
 int agent_start(struct agent *a, char *err, size_t errlen)
 {
     agent_adopt(a);

@@ -205,6 +205,10 @@ void agent_pod_remove(struct agent *a, struct apod *p);
 void agent_adopt(struct agent *a);
 void agent_watch_start(struct agent *a);
 
+/* agent.c: run the next reconcile within 20 ms and the next status write
+ * within 100 ms (after a container start). */
+void agent_sync_soon(struct agent *a);
+
 /* agent_reconcile.c */
 void agent_reconcile(struct agent *a, struct apod *p);
 void agent_reconcile_all(struct agent *a);

@@ -206,6 +206,7 @@ static void start_container(struct agent *a, struct apod *p, struct acont *c, in
         set_view(c, V_RUNNING, NULL, NULL);
     agent_probes_reset(c, cs, agent_now_ms(a));
     a->stats.starts++;
+    agent_sync_soon(a);
     if (attempt > 0)
         a->stats.restarts++;
     log_info(AGENT_COMP, "pod %s/%s: started container %s (%s)", p->ns, p->name, c->name, id);

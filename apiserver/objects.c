@@ -11,50 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "apiserver/api_int.h"
 #include "common/errors.h"
 #include "common/jsonutil.h"
+#include "common/uid.h"
 
-/* Random bytes for uids come from a pool refilled by getrandom() 4 KiB at a
- * time: one syscall per 256 uids instead of a kernel RNG call per object. */
-static void random_bytes(unsigned char *out, size_t n)
-{
-    static unsigned char pool[4096];
-    static size_t avail;
-    while (n) {
-        if (avail == 0) {
-            ssize_t got = getrandom(pool, sizeof pool, 0);
-            if (got <= 0) {
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                srand((unsigned)(ts.tv_nsec ^ ts.tv_sec));
-                for (size_t i = 0; i < sizeof pool; i++) pool[i] = (unsigned char)rand();
-                got = sizeof pool;
-            }
-            avail = (size_t)got;
-        }
-        size_t take = n < avail ? n : avail;
-        memcpy(out, pool + sizeof pool - avail, take);
-        memset(pool + sizeof pool - avail, 0, take);
-        avail -= take;
-        out += take;
-        n -= take;
-    }
-}
-
-void api_new_uid(char out[37])
-{
-    unsigned char r[16];
-    random_bytes(r, sizeof r);
-    r[6] = (r[6] & 0x0f) | 0x40;
-    r[8] = (r[8] & 0x3f) | 0x80;
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
-             r[13], r[14], r[15]);
-}
+void api_new_uid(char out[37]) { uid_new(out); }
 
 int api_parse_body(struct api_call *call, json_t **out)
 {

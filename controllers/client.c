@@ -21,6 +21,7 @@
 
 #include "common/errors.h"
 #include "common/jsonutil.h"
+#include "common/uid.h"
 #include "common/log.h"
 #include "controllers/ctrl_int.h"
 
@@ -90,12 +91,8 @@ static int push(struct ctrl *c, enum store_op op, const char *resource, const ch
 static void new_uid(struct ctrl *c, char out[37])
 {
     unsigned char r[16];
-    ctrl_random(c, r, sizeof r);
-    r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
-    r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
-             r[13], r[14], r[15]);
+    ctrl_random(c, r, sizeof r); /* injectable, for tests */
+    uid_format(r, out);
 }
 
 /* Fills in the server-owned metadata of obj (borrowed) and queues it. */

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "common/jsonutil.h"
+#include "common/uid.h"
 #include "scheduler/sched_int.h"
 
 void wr_timestamp(int64_t ms, char *buf, size_t len)
@@ -24,20 +25,7 @@ void wr_timestamp(int64_t ms, char *buf, size_t len)
     time_format_rfc3339((time_t)(ms / 1000), buf, len);
 }
 
-void wr_new_uid(char out[37])
-{
-    unsigned char r[16] = {0};
-    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) { /* defensive */
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        memcpy(r, &ts, sizeof ts < sizeof r ? sizeof ts : sizeof r);
-    }
-    r[6] = (r[6] & 0x0f) | 0x40;
-    r[8] = (r[8] & 0x3f) | 0x80;
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11],
-             r[12], r[13], r[14], r[15]);
-}
+void wr_new_uid(char out[37]) { uid_new(out); }
 
 static json_t *obj_child(json_t *parent, const char *key)
 {

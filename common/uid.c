@@ -1,0 +1,53 @@
+/* uid.c: see uid.h. The pool is per process and used from the loop thread
+ * only (no locking); a getrandom() failure falls back to a clock-seeded
+ * rand(), which keeps uids unique enough but is logged nowhere: it does not
+ * happen on Linux ≥ 3.17 once the RNG is seeded. */
+#include "common/uid.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+void uid_random_bytes(unsigned char *out, size_t n)
+{
+    static unsigned char pool[4096];
+    static size_t avail;
+    while (n) {
+        if (avail == 0) {
+            ssize_t got = getrandom(pool, sizeof pool, 0);
+            if (got <= 0) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                srand((unsigned)(ts.tv_nsec ^ ts.tv_sec));
+                for (size_t i = 0; i < sizeof pool; i++) pool[i] = (unsigned char)rand();
+                got = sizeof pool;
+            }
+            avail = (size_t)got;
+        }
+        size_t take = n < avail ? n : avail;
+        unsigned char *src = pool + sizeof pool - avail;
+        memcpy(out, src, take);
+        memset(src, 0, take); /* never hand the same bytes out twice */
+        avail -= take;
+        out += take;
+        n -= take;
+    }
+}
+
+void uid_format(unsigned char r[16], char out[UID_LEN])
+{
+    r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
+    r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
+    snprintf(out, UID_LEN, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
+             r[13], r[14], r[15]);
+}
+
+void uid_new(char out[UID_LEN])
+{
+    unsigned char r[16];
+    uid_random_bytes(r, sizeof r);
+    uid_format(r, out);
+}
