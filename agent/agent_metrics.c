@@ -220,7 +220,7 @@ int agent_metrics_start(struct agent *a)
     m->timer_on = true;
     agent_ref(a);
     /* A baseline right away, so the first rates come one interval later. */
-    agent_metrics_sample(a, agent_now_ms(a));
+    json_decref(agent_metrics_sample(a, agent_now_ms(a)));
     uv_timer_start(&m->timer, on_tick, interval_ms(a), interval_ms(a));
     return 0;
 }

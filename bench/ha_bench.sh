@@ -10,7 +10,8 @@
 #      leader is killed KILLS times (restarted and caught up in between); the
 #      gap without acknowledged writes around each kill, and the median.
 # Environment: BIN (default build/bin: use a release build), DURATION (10),
-# CONC (64), KILLS (10), BENCH_DIR (/var/tmp/berth-ha-bench).
+# CONC (64), KILLS (10), BENCH_DIR (/var/tmp/berth-ha-bench), ELECTION_MS
+# (berthd --election-timeout-ms, default 300), SKIP_THROUGHPUT=1, KEEP=1.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BIN=${BIN:-$ROOT/build/bin}
@@ -22,9 +23,9 @@ BASE=${BASE_PORT:-27070}
 PIDS=()
 declare -A SPID
 cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null; done
+  for p in "${PIDS[@]:-}" "${SPID[@]:-}"; do [ -n "$p" ] && { kill -9 "$p" 2>/dev/null || true; }; done
   wait 2>/dev/null || true
-  rm -rf "$DIR"
+  [ "${KEEP:-0}" = 1 ] && echo "logs kept in $DIR" || rm -rf "$DIR"
 }
 trap cleanup EXIT
 rm -rf "$DIR"; mkdir -p "$DIR"
@@ -36,7 +37,8 @@ url() { echo "http://127.0.0.1:$(api "$1")"; }
 start() {  # start I [flags]
   local i=$1; shift
   "$BIN/berthd" --name "s$i" --data-dir "$DIR/s$i" --listen "127.0.0.1:$(api "$i")" \
-    --raft "127.0.0.1:$(( $(api "$i") + 1 ))" --log-level warn "$@" >"$DIR/s$i.out" 2>>"$DIR/s$i.log" &
+    --raft "127.0.0.1:$(( $(api "$i") + 1 ))" --log-level warn \
+    --election-timeout-ms "${ELECTION_MS:-300}" "$@" >"$DIR/s$i.out" 2>>"$DIR/s$i.log" &
   SPID[$i]=$!; PIDS+=($!)
   for _ in $(seq 1 400); do grep -q ready "$DIR/s$i.out" 2>/dev/null && return 0; sleep 0.05; done
   echo "berthd s$i did not start: $(tail -5 "$DIR/s$i.log")" >&2; exit 1
@@ -79,6 +81,7 @@ if command -v etcd >/dev/null; then
   EF=$(( ${EL:-1} % 3 + 1 ))
 fi
 
+if [ "${SKIP_THROUGHPUT:-0}" != 1 ]; then
 echo "== creates, 1 KiB values, $CONC connections, ${DURATION}s each (3 servers / 3 members)"
 printf "berth via leader s%s:    " "$L"
 BENCH_PREFIX="l$$" wrk -t2 -c"$CONC" -d"${DURATION}s" --latency -s "$ROOT/bench/create_configmaps.lua" "$(url "$L")" 2>/dev/null | summarize
@@ -91,7 +94,7 @@ BENCH_PREFIX="f$$" wrk -t2 -c"$CONC" -d"${DURATION}s" --latency -s "$ROOT/bench/
 if [ -n "${EL:-}" ]; then
   printf "etcd via follower e%s:   " "$EF"
   wrk -t2 -c"$CONC" -d"${DURATION}s" --latency -s "$ROOT/bench/etcd_put.lua" "http://127.0.0.1:$((EB + EF))" 2>/dev/null | summarize
-  for i in 1 2 3; do :; done
+fi
 fi
 
 echo "== write gap when the leader is killed (SIGKILL), $KILLS kills"
@@ -104,11 +107,13 @@ for k in $(seq 1 "$KILLS"); do
   L=$(leader) || wait_leader >/dev/null
   L=$(leader)
   date +%s.%N >>"$DIR/marks"
+  echo "kill $k: s$L at $(tail -1 "$DIR/marks")" >>"$DIR/kills"
   kill -9 "${SPID[$L]}"; wait "${SPID[$L]}" 2>/dev/null || true
   wait_leader >/dev/null || { echo "no new leader" >&2; exit 1; }
   sleep 1
   start "$L"
   for _ in $(seq 1 200); do caught_up "$L" && voters3 && break; sleep 0.1; done
+  caught_up "$L" && voters3 || echo "kill $k: s$L not back after 20 s" >&2
   sleep 1
 done
 touch "$DIR/stop"; wait "$LOAD"

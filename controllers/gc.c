@@ -83,11 +83,14 @@ static void gc_on_event(struct ctrl *c, enum store_ev_type type, const struct ct
             if (obj->uid) enqueue_dependents(c, obj->uid);
         }
     }
-    /* an owner waiting for its dependents looks again when one goes or changes */
-    for (size_t i = 0; i < obj->nowners; i++) {
-        const struct ctrl_obj *owner = ctrl_by_uid(c, obj->owner_uids[i]);
-        if (owner && gc_finalizing(owner->obj)) enqueue_obj(c, owner);
-    }
+    /* an owner waiting for its dependents looks again when one goes or
+     * changes, also when the change released it (the old object's owners) */
+    const struct ctrl_obj *states[2] = {obj, old};
+    for (size_t k = 0; k < 2; k++)
+        for (size_t i = 0; states[k] && i < states[k]->nowners; i++) {
+            const struct ctrl_obj *owner = ctrl_by_uid(c, states[k]->owner_uids[i]);
+            if (owner && gc_finalizing(owner->obj)) enqueue_obj(c, owner);
+        }
 }
 
 /* Whether the kind of an ownerReference is one this manager caches, so that

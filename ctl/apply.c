@@ -60,6 +60,18 @@ static void say(const struct ctl_obj *o, const char *name, const char *what)
     fflush(stdout);
 }
 
+/* After a failed request: the error names the manifest it came from,
+ * "FILE: document N: <the server's message>", as manifest errors do. */
+static int note_where(struct ctl *c, const struct ctl_obj *o, int rc)
+{
+    if (rc && o->where[0]) {
+        char msg[sizeof c->err];
+        snprintf(msg, sizeof msg, "%s", c->err);
+        ctl_fail(c, rc, "%s: %s", o->where, msg);
+    }
+    return rc;
+}
+
 /* Object exists: patch it. Returns 0 or an error; *http is 409 when the
  * caller should retry. */
 static int apply_patch(struct ctl *c, const struct ctl_obj *o, const char *path,
@@ -110,7 +122,7 @@ static int apply_one(struct ctl *c, const struct ctl_obj *o)
     sb_free(&path);
     sb_free(&coll);
     json_decref(modified);
-    return rc;
+    return note_where(c, o, rc);
 }
 
 int ctl_cmd_apply(struct ctl *c, const struct ctl_args *a)
@@ -153,7 +165,7 @@ int ctl_cmd_create(struct ctl *c, const struct ctl_args *a)
         }
         json_decref(made);
         sb_free(&coll);
-        ctl_first_note(c, &first, rc);
+        ctl_first_note(c, &first, note_where(c, o, rc));
     }
     ctl_objs_free(&objs);
     return ctl_first_done(c, &first);

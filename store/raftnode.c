@@ -133,7 +133,8 @@ int raftnode_open(uv_loop_t *loop, const struct store_config *cfg,
 
     if ((rv = raft_start(&rn->raft)) != 0) {
         snprintf(errbuf, errlen, "raft start on %s: %s", cfg->raft_address,
-                 raft_errmsg(&rn->raft));
+                 raft_errmsg(&rn->raft)[0] ? raft_errmsg(&rn->raft)
+                                           : "cannot listen (address in use or not local?)");
         goto err_raft;
     }
     *out = rn;

@@ -97,17 +97,19 @@ def cmd_load(a):
 
 
 def cmd_gaps(a):
+    """For each mark: the longest time without an acknowledged write in the
+    window from the last ack before the mark to WINDOW seconds after it."""
     times = sorted(float(l.split()[1]) for l in open(a.acked) if l.strip())
     for line in open(a.marks):
         if not line.strip():
             continue
         m = float(line)
         before = [t for t in times if t <= m]
-        after = [t for t in times if t > m]
-        if not before or not after:
+        win = ([before[-1]] if before else []) + [t for t in times if m < t <= m + a.window]
+        if len(win) < 2:
             print("nan")
             continue
-        print("%.3f" % (after[0] - before[-1]))
+        print("%.3f" % max(y - x for x, y in zip(win, win[1:])))
 
 
 def cmd_check(a):
@@ -154,6 +156,7 @@ def main():
     g = sub.add_parser("gaps")
     g.add_argument("--acked", required=True)
     g.add_argument("--marks", required=True)
+    g.add_argument("--window", type=float, default=5)
     c = sub.add_parser("check")
     c.add_argument("--url", required=True)
     c.add_argument("--prefix", required=True)

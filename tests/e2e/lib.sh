@@ -16,6 +16,15 @@ e2e_cleanup() {
   for h in "${E2E_CLEANUP_HOOKS[@]:-}"; do [ -n "$h" ] && { "$h" || true; }; done
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
+  # A sanitizer report in any daemon's log fails the test, even if what the
+  # test checked went well: a use-after-free must not pass quietly.
+  local bad
+  bad=$(grep -rlE "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer" "$T" --include='*.log' 2>/dev/null || true)
+  if [ -n "$bad" ] && [ $rc -eq 0 ]; then
+    echo "FAIL: sanitizer reports in: $bad" >&2
+    for f in $bad; do grep -m1 -A12 -E "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer" "$f" >&2; done
+    rc=1
+  fi
   if [ $rc -ne 0 ]; then
     echo "--- test failed (rc=$rc); server logs:" >&2
     for f in "$T"/*.log; do [ -f "$f" ] && { echo "== $f" >&2; tail -40 "$f" >&2; }; done

@@ -197,7 +197,7 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", 20000 + (getpid() + 7) % 20000);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", unit_free_port());
     uv_loop_init(&loop);
     RUN(test_deployment_over_store);
     uv_run(&loop, UV_RUN_DEFAULT);

@@ -199,7 +199,7 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", 20000 + getpid() % 20000);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", unit_free_port());
     uv_loop_init(&loop);
     RUN(test_open_errors);
     RUN(test_disk_restart);

@@ -49,4 +49,22 @@ static int unit_failures;
 
 #define UNIT_EXIT() return unit_failures ? 1 : 0
 
+/* A TCP port on 127.0.0.1 that was free a moment ago (the kernel picked it),
+ * for servers like raft that need an address before they listen. Tests run
+ * in parallel with others: never derive ports from the pid. */
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+static inline int unit_free_port(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    if (fd >= 0) close(fd);
+    return port;
+}
+
 #endif
