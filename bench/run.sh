@@ -18,7 +18,7 @@ CHURN=${CHURN:-1000000}
 DIR=${BENCH_DIR:-/var/tmp/berth-bench}
 API=17070; RAFT=17071
 PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$DIR"; }
+cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$DIR"; }
 trap cleanup EXIT
 rm -rf "$DIR"; mkdir -p "$DIR"
 

@@ -80,6 +80,10 @@ int raftnode_open(uv_loop_t *loop, const struct store_config *cfg,
                  rn->io.errmsg[0] ? rn->io.errmsg : raft_strerror(rv));
         goto err_transport;
     }
+    /* 64 MiB log segments instead of raft's 8 MiB: opening a new segment
+     * stalls appends for tens of ms; at ~20 MB/s of creates that was every
+     * 0.4 s and set the p99 (36 ms -> 10 ms at 64 clients, measured). */
+    raft_uv_set_segment_size(&rn->io, 64u << 20);
     if ((rv = raft_init(&rn->raft, &rn->io, fsm, id, cfg->raft_address)) != 0) {
         snprintf(errbuf, errlen, "raft init: %s", raft_errmsg(&rn->raft));
         goto err_io;
