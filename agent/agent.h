@@ -143,6 +143,7 @@ struct agent {
     /* pods */
     struct apod *pods;
     bool synced;                  /* first list applied */
+    bool status_soon;             /* containers started: flush status once they run */
     char rv[32];
     uvhttp_stream_t *watch;
     char *wbuf;
@@ -205,8 +206,8 @@ void agent_pod_remove(struct agent *a, struct apod *p);
 void agent_adopt(struct agent *a);
 void agent_watch_start(struct agent *a);
 
-/* agent.c: run the next reconcile within 20 ms and the next status write
- * within 100 ms (after a container start). */
+/* agent.c: run the next reconcile within 20 ms (after a container start;
+ * then every 25 ms until it runs, and its status goes out at once). */
 void agent_sync_soon(struct agent *a);
 
 /* agent_reconcile.c */
