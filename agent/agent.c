@@ -119,6 +119,7 @@ int agent_new(uv_loop_t *loop, const struct agent_config *cfg, rt_t *rt,
     init_timer(a, &a->sync_timer);
     init_timer(a, &a->status_timer);
     init_timer(a, &a->probe_timer);
+    init_timer(a, &a->start_timer);
     *out = a;
     return 0;
 }
@@ -184,37 +185,49 @@ static void run_soon(uv_timer_t *t, uv_timer_cb cb, uint64_t delay_ms, uint64_t 
     uv_timer_start(t, cb, delay_ms, period_ms);
 }
 
-void agent_sync_soon(struct agent *a)
-{
-    run_soon(&a->sync_timer, on_sync, 20, a->cfg.sync_interval_ms);
-}
-
-/* Whether a container has been started but not yet seen running. */
-static bool any_starting(const struct agent *a)
-{
-    for (const struct apod *p = a->pods; p; p = p->next)
-        for (int i = 0; i < p->ncont; i++)
-            if (p->conts[i].id[0] && p->conts[i].st.phase == RT_CREATED) return true;
-    return false;
-}
-
-/* While containers are starting, the runtime is polled every 25 ms instead
- * of every sync interval, and once they run their status goes out within
- * 20 ms: apply -> Running in the API then costs the start itself, not a
- * period of each timer. Status writes stay batched (one flush covers every
- * pod that changed). */
-static void on_sync(uv_timer_t *t)
+/* A started container is watched closely until it runs: only the starting
+ * ones are polled (one state-file read each), every 10 ms; a pod whose
+ * container now runs (or already exited) is reconciled at once, and the
+ * status of all such pods goes out in one flush as soon as none is left
+ * starting. So apply -> Running in the API costs the start itself, not a
+ * period of the sync and status timers; writes stay batched. */
+static void on_start_poll(uv_timer_t *t)
 {
     struct agent *a = t->data;
-    agent_reconcile_all(a);
-    if (any_starting(a)) {
-        a->status_soon = true;
-        run_soon(&a->sync_timer, on_sync, 25, a->cfg.sync_interval_ms);
-    } else if (a->status_soon) {
+    bool starting = false, changed = false;
+    for (struct apod *p = a->pods; p; p = p->next) {
+        bool moved = false;
+        for (int i = 0; i < p->ncont; i++) {
+            struct acont *c = &p->conts[i];
+            if (!c->id[0] || c->st.phase != RT_CREATED) continue;
+            struct rt_status st;
+            if (a->rt->ops->status(a->rt, c->id, &st) == 0 && st.phase != RT_CREATED) moved = true;
+            else starting = true;
+        }
+        if (moved) {
+            agent_reconcile(a, p);
+            changed = true;
+        }
+    }
+    if (changed) a->status_soon = true;
+    if (starting) return;
+    /* The burst is over: one flush reports every pod that changed. (Flushing
+     * while others still start was measured slower: each flush serializes
+     * every pod's status.) */
+    uv_timer_stop(t);
+    if (a->status_soon) {
         a->status_soon = false;
-        run_soon(&a->status_timer, on_status, 20, a->cfg.status_interval_ms);
+        run_soon(&a->status_timer, on_status, 5, a->cfg.status_interval_ms);
     }
 }
+
+void agent_sync_soon(struct agent *a)
+{
+    if (!uv_is_active((uv_handle_t *)&a->start_timer) && !a->stopping)
+        uv_timer_start(&a->start_timer, on_start_poll, 10, 10);
+}
+
+static void on_sync(uv_timer_t *t) { agent_reconcile_all(t->data); }
 
 int agent_start(struct agent *a, char *err, size_t errlen)
 {
@@ -258,7 +271,7 @@ void agent_stop(struct agent *a, void (*cb)(void *data), void *data)
     agent_proxy_stop(a);
     agent_metrics_stop(a);
     uv_timer_t *timers[] = {&a->hb_timer, &a->watch_timer, &a->sync_timer, &a->status_timer,
-                            &a->probe_timer};
+                            &a->probe_timer, &a->start_timer};
     for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++)
         uv_close((uv_handle_t *)timers[i], on_timer_closed);
     for (int i = 0; i < a->cfg.nservers; i++)

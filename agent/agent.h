@@ -143,7 +143,7 @@ struct agent {
     /* pods */
     struct apod *pods;
     bool synced;                  /* first list applied */
-    bool status_soon;             /* containers started: flush status once they run */
+    bool status_soon;             /* a started container runs: flush after the burst */
     char rv[32];
     uvhttp_stream_t *watch;
     char *wbuf;
@@ -152,6 +152,7 @@ struct agent {
     unsigned watch_delay_ms;
     bool list_inflight, need_relist;
     uv_timer_t sync_timer, status_timer, probe_timer;
+    uv_timer_t start_timer;       /* polls containers that are starting */
 
     struct agent_metrics *metrics; /* agent_metrics.c */
 
@@ -206,8 +207,8 @@ void agent_pod_remove(struct agent *a, struct apod *p);
 void agent_adopt(struct agent *a);
 void agent_watch_start(struct agent *a);
 
-/* agent.c: run the next reconcile within 20 ms (after a container start;
- * then every 25 ms until it runs, and its status goes out at once). */
+/* agent.c: after a container start, poll the starting containers every
+ * 10 ms until they run, then reconcile their pods and report at once. */
 void agent_sync_soon(struct agent *a);
 
 /* agent_reconcile.c */
