@@ -61,3 +61,20 @@ ha_caught_up() {
   mine=$(curl -fsS -m 1 "$(nn_url "$i")/cluster/self" | jq .applied)
   [ -n "$mine" ] && [ -n "$lead" ] && [ "$mine" -ge "$lead" ]
 }
+
+# ha_agents FIRST LAST: an agent on each machine FIRST..LAST (node nK for
+# machine K, numbered from 1 after the servers), pointing at every server;
+# waits until each node is Ready. Needs agent_lib.sh (make_image first).
+ha_agents() {
+  local a name urls; urls=$(ha_urls)
+  for a in $(seq "$1" "$2"); do
+    name="n$((a - HA_N))"
+    mkdir -p "$T/agent-$name"
+    nn_run "$a" "agent-$name" "$BIN/berth-agent" --server "$urls" --name "$name" \
+      --data-dir "$T/agent-$name" --listen "$(nn_ip "$a"):7080" --cpu 4000 --memory 8Gi \
+      --image-dir "$IMG" --status-interval-ms 200 --heartbeat-s 1
+    AGENT_PIDS+=("${NN_PID[$a]}")
+    wait_for 30 "agent $name ready" grep -q "berth-agent ready" "$T/agent-$name.out"
+    wait_for 20 "node $name Ready" node_ready "$name"
+  done
+}

@@ -20,17 +20,7 @@ ha_servers 3
 pass "3 servers: s1 bootstrapped, s2 and s3 joined as voters"
 "$BIN/berthctl" --server "$(nn_url 2)" cluster members
 
-URLS=$(ha_urls)
-for a in 4 5; do
-  name="n$((a - 3))"
-  mkdir -p "$T/agent-$name"
-  nn_run "$a" "agent-$name" "$BIN/berth-agent" --server "$URLS" --name "$name" \
-    --data-dir "$T/agent-$name" --listen "$(nn_ip "$a"):7080" --cpu 4000 --memory 8Gi \
-    --image-dir "$IMG" --status-interval-ms 200 --heartbeat-s 1
-  AGENT_PIDS+=("${NN_PID[$a]}")
-  wait_for 30 "agent $name ready" grep -q "berth-agent ready" "$T/agent-$name.out"
-  wait_for 20 "node $name Ready" node_ready "$name"
-done
+ha_agents 4 5
 pass "2 agents registered through the servers"
 
 cat >"$T/web.yaml" <<'EOF'

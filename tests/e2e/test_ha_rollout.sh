@@ -14,17 +14,7 @@ source "$(dirname "$0")/ha_lib.sh"
 nn_setup 5
 make_image
 ha_servers 3
-URLS=$(ha_urls)
-for a in 4 5; do
-  name="n$((a - 3))"
-  mkdir -p "$T/agent-$name"
-  nn_run "$a" "agent-$name" "$BIN/berth-agent" --server "$URLS" --name "$name" \
-    --data-dir "$T/agent-$name" --listen "$(nn_ip "$a"):7080" --cpu 4000 --memory 8Gi \
-    --image-dir "$IMG" --status-interval-ms 200 --heartbeat-s 1
-  AGENT_PIDS+=("${NN_PID[$a]}")
-  wait_for 30 "agent $name ready" grep -q "berth-agent ready" "$T/agent-$name.out"
-  wait_for 20 "node $name Ready" node_ready "$name"
-done
+ha_agents 4 5
 pass "3 servers, 2 agents"
 
 deploy() { # deploy VERSION
