@@ -174,27 +174,16 @@ static void on_sync(uv_timer_t *t);
 static void on_status(uv_timer_t *t) { agent_status_flush(t->data); }
 static void on_probe(uv_timer_t *t) { agent_probes_tick(t->data); }
 
-/* Brings a periodic timer's next run forward to within delay_ms (never
- * pushes it back), keeping its period: after a container start the next
- * reconcile and status write come at once instead of up to a period later,
- * while status writes stay batched. */
-static void run_soon(uv_timer_t *t, uv_timer_cb cb, uint64_t delay_ms, uint64_t period_ms)
-{
-    if (!uv_is_active((uv_handle_t *)t) || uv_timer_get_due_in(t) <= delay_ms)
-        return;
-    uv_timer_start(t, cb, delay_ms, period_ms);
-}
-
 /* A started container is watched closely until it runs: only the starting
- * ones are polled (one state-file read each), every 10 ms; a pod whose
- * container now runs (or already exited) is reconciled at once, and the
- * status of all such pods goes out in one flush as soon as none is left
- * starting. So apply -> Running in the API costs the start itself, not a
- * period of the sync and status timers; writes stay batched. */
+ * ones are polled (one state-file read each), every 10 ms, and a pod whose
+ * container now runs (or already exited) is reconciled and its status
+ * written at once: one write for that change, as the periodic flush would
+ * have made a second later. So apply -> Running in the API costs the start
+ * itself, not a period of the sync and status timers. */
 static void on_start_poll(uv_timer_t *t)
 {
     struct agent *a = t->data;
-    bool starting = false, changed = false;
+    bool starting = false;
     for (struct apod *p = a->pods; p; p = p->next) {
         bool moved = false;
         for (int i = 0; i < p->ncont; i++) {
@@ -206,19 +195,10 @@ static void on_start_poll(uv_timer_t *t)
         }
         if (moved) {
             agent_reconcile(a, p);
-            changed = true;
+            agent_status_flush_pod(a, p);
         }
     }
-    if (changed) a->status_soon = true;
-    if (starting) return;
-    /* The burst is over: one flush reports every pod that changed. (Flushing
-     * while others still start was measured slower: each flush serializes
-     * every pod's status.) */
-    uv_timer_stop(t);
-    if (a->status_soon) {
-        a->status_soon = false;
-        run_soon(&a->status_timer, on_status, 5, a->cfg.status_interval_ms);
-    }
+    if (!starting) uv_timer_stop(t);
 }
 
 void agent_sync_soon(struct agent *a)

@@ -143,7 +143,6 @@ struct agent {
     /* pods */
     struct apod *pods;
     bool synced;                  /* first list applied */
-    bool status_soon;             /* a started container runs: flush after the burst */
     char rv[32];
     uvhttp_stream_t *watch;
     char *wbuf;
@@ -223,6 +222,8 @@ void agent_cont_kill(struct agent *a, struct apod *p, struct acont *c, const cha
 const char *agent_pod_phase(const struct apod *p);
 json_t *agent_pod_status(struct agent *a, struct apod *p);
 void agent_status_flush(struct agent *a);
+/* Writes one pod's status now if it changed (after its container started). */
+void agent_status_flush_pod(struct agent *a, struct apod *p);
 void agent_event(struct agent *a, const struct apod *p, const char *cname,
                  const char *type, const char *reason, const char *message);
 

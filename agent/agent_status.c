@@ -215,6 +215,8 @@ static void flush_one(struct agent *a, struct apod *p)
     }
 }
 
+void agent_status_flush_pod(struct agent *a, struct apod *p) { flush_one(a, p); }
+
 void agent_status_flush(struct agent *a)
 {
     for (struct apod *p = a->pods; p; p = p->next)
