@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/dict.h"
 #include "common/errors.h"
 #include "common/jsonutil.h"
 
@@ -36,17 +37,10 @@ struct podmetrics {
     uint64_t gen;
 };
 
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
 static struct pm_ent **tbl_slot(struct pm_table *t, const char *key)
 {
     if (!t->nb) return NULL;
-    struct pm_ent **pp = &t->b[hash_str(key) % t->nb];
+    struct pm_ent **pp = &t->b[dict_hash(key) % t->nb];
     while (*pp && strcmp((*pp)->key, key)) pp = &(*pp)->next;
     return pp;
 }
@@ -59,7 +53,7 @@ static int tbl_grow(struct pm_table *t)
     for (size_t i = 0; i < t->nb; i++)
         for (struct pm_ent *e = t->b[i], *next; e; e = next) {
             next = e->next;
-            size_t k = hash_str(e->key) % nb;
+            size_t k = dict_hash(e->key) % nb;
             e->next = b[k];
             b[k] = e;
         }
@@ -79,7 +73,7 @@ static struct pm_ent *tbl_upsert(struct pm_table *t, const char *key)
     struct pm_ent *e = calloc(1, sizeof *e + klen);
     if (!e) return NULL;
     memcpy(e->key, key, klen);
-    pp = &t->b[hash_str(key) % t->nb];
+    pp = &t->b[dict_hash(key) % t->nb];
     e->next = *pp;
     *pp = e;
     t->n++;

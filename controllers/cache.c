@@ -71,9 +71,9 @@ err:
 
 static void owner_add(struct ctrl_manager *m, const char *uid, struct ctrl_obj *o)
 {
-    struct ctrl_objvec *v = cmap_get(&m->by_owner, uid);
+    struct ctrl_objvec *v = dict_get(&m->by_owner, uid);
     if (!v) {
-        if (!(v = calloc(1, sizeof *v)) || cmap_put(&m->by_owner, uid, v)) {
+        if (!(v = calloc(1, sizeof *v)) || dict_put(&m->by_owner, uid, v)) {
             free(v);
             return;
         }
@@ -90,7 +90,7 @@ static void owner_add(struct ctrl_manager *m, const char *uid, struct ctrl_obj *
 
 static void owner_del(struct ctrl_manager *m, const char *uid, struct ctrl_obj *o)
 {
-    struct ctrl_objvec *v = cmap_get(&m->by_owner, uid);
+    struct ctrl_objvec *v = dict_get(&m->by_owner, uid);
     if (!v) return;
     for (size_t i = 0; i < v->n; i++) {
         if (v->v[i] == o) {
@@ -99,7 +99,7 @@ static void owner_del(struct ctrl_manager *m, const char *uid, struct ctrl_obj *
         }
     }
     if (!v->n) {
-        cmap_del(&m->by_owner, uid);
+        dict_del(&m->by_owner, uid);
         free(v->v);
         free(v);
     }
@@ -108,23 +108,23 @@ static void owner_del(struct ctrl_manager *m, const char *uid, struct ctrl_obj *
 static void index_add(struct ctrl_informer *inf, struct ctrl_obj *o)
 {
     struct ctrl_manager *m = inf->mgr;
-    if (o->uid) cmap_put(&m->by_uid, o->uid, o);
+    if (o->uid) dict_put(&m->by_uid, o->uid, o);
     for (size_t i = 0; i < o->nowners; i++) owner_add(m, o->owner_uids[i], o);
-    struct ctrl_obj *head = cmap_get(&inf->by_ns, o->ns);
+    struct ctrl_obj *head = dict_get(&inf->by_ns, o->ns);
     o->ns_prev = NULL;
     o->ns_next = head;
     if (head) head->ns_prev = o;
-    cmap_put(&inf->by_ns, o->ns, o);
+    dict_put(&inf->by_ns, o->ns, o);
 }
 
 static void index_del(struct ctrl_informer *inf, struct ctrl_obj *o)
 {
     struct ctrl_manager *m = inf->mgr;
-    if (o->uid && cmap_get(&m->by_uid, o->uid) == o) cmap_del(&m->by_uid, o->uid);
+    if (o->uid && dict_get(&m->by_uid, o->uid) == o) dict_del(&m->by_uid, o->uid);
     for (size_t i = 0; i < o->nowners; i++) owner_del(m, o->owner_uids[i], o);
     if (o->ns_prev) o->ns_prev->ns_next = o->ns_next;
-    else if (o->ns_next) cmap_put(&inf->by_ns, o->ns, o->ns_next);
-    else cmap_del(&inf->by_ns, o->ns);
+    else if (o->ns_next) dict_put(&inf->by_ns, o->ns, o->ns_next);
+    else dict_del(&inf->by_ns, o->ns);
     if (o->ns_next) o->ns_next->ns_prev = o->ns_prev;
     o->ns_prev = o->ns_next = NULL;
 }
@@ -158,7 +158,7 @@ void ctrl_cache_apply(struct ctrl_informer *inf, enum store_ev_type type, const 
         json_decref(j);
         return;
     }
-    struct ctrl_obj *old = cmap_get(&inf->objs, key);
+    struct ctrl_obj *old = dict_get(&inf->objs, key);
     struct ctrl_obj *o = obj_new(inf, ns, name, rev, j);
     if (!o) {
         log_error("ctrl", "out of memory caching %s %s", inf->resource, key);
@@ -166,13 +166,13 @@ void ctrl_cache_apply(struct ctrl_informer *inf, enum store_ev_type type, const 
     }
     if (old) index_del(inf, old);
     if (type == STORE_EV_DELETED) {
-        cmap_del(&inf->objs, key);
+        dict_del(&inf->objs, key);
         if (old) dispatch(m, inf->resource, type, old, o);
         obj_free(o);
     } else {
-        if (cmap_put(&inf->objs, key, o)) {
+        if (dict_put(&inf->objs, key, o)) {
             log_error("ctrl", "out of memory caching %s %s", inf->resource, key);
-            if (old) cmap_del(&inf->objs, key);
+            if (old) dict_del(&inf->objs, key);
             obj_free(o);
             o = NULL;
         } else {
@@ -190,9 +190,9 @@ static void free_obj_val(void *p)
 
 void ctrl_cache_clear(struct ctrl_informer *inf)
 {
-    CMAP_FOREACH(&inf->objs, e) index_del(inf, e->val);
-    cmap_clear(&inf->objs, free_obj_val);
-    cmap_clear(&inf->by_ns, NULL);
+    DICT_FOREACH(&inf->objs, e) index_del(inf, e->val);
+    dict_clear(&inf->objs, free_obj_val);
+    dict_clear(&inf->by_ns, NULL);
 }
 
 /* ---- reads ------------------------------------------------------------------------ */
@@ -200,7 +200,7 @@ void ctrl_cache_clear(struct ctrl_informer *inf)
 const struct ctrl_obj *ctrl_get_key(struct ctrl *c, const char *resource, const char *key)
 {
     struct ctrl_informer *inf = ctrl_informer_find(c->mgr, resource);
-    return inf ? cmap_get(&inf->objs, key) : NULL;
+    return inf ? dict_get(&inf->objs, key) : NULL;
 }
 
 const struct ctrl_obj *ctrl_get(struct ctrl *c, const char *resource, const char *ns,
@@ -213,7 +213,7 @@ const struct ctrl_obj *ctrl_get(struct ctrl *c, const char *resource, const char
 
 const struct ctrl_obj *ctrl_by_uid(struct ctrl *c, const char *uid)
 {
-    return uid ? cmap_get(&c->mgr->by_uid, uid) : NULL;
+    return uid ? dict_get(&c->mgr->by_uid, uid) : NULL;
 }
 
 static int by_name(const void *a, const void *b)
@@ -235,9 +235,9 @@ size_t ctrl_list(struct ctrl *c, const char *resource, const char *ns,
     size_t n = 0;
     if (!v) return 0;
     if (ns) {
-        for (struct ctrl_obj *o = cmap_get(&inf->by_ns, ns); o; o = o->ns_next) v[n++] = o;
+        for (struct ctrl_obj *o = dict_get(&inf->by_ns, ns); o; o = o->ns_next) v[n++] = o;
     } else {
-        CMAP_FOREACH(&inf->objs, e) v[n++] = e->val;
+        DICT_FOREACH(&inf->objs, e) v[n++] = e->val;
     }
     if (!n) {
         free(v);
@@ -250,7 +250,7 @@ size_t ctrl_list(struct ctrl *c, const char *resource, const char *ns,
 
 size_t ctrl_dependents(struct ctrl *c, const char *uid, const struct ctrl_obj ***out)
 {
-    struct ctrl_objvec *v = uid ? cmap_get(&c->mgr->by_owner, uid) : NULL;
+    struct ctrl_objvec *v = uid ? dict_get(&c->mgr->by_owner, uid) : NULL;
     *out = NULL;
     if (!v || !v->n) return 0;
     const struct ctrl_obj **a = malloc(v->n * sizeof *a);

@@ -200,7 +200,7 @@ static void evrec_free(void *p)
 
 void ctrl_events_clear(struct ctrl_manager *m)
 {
-    cmap_clear(&m->events, evrec_free);
+    dict_clear(&m->events, evrec_free);
 }
 
 static json_t *event_new(struct ctrl *c, const struct ctrl_obj *about, const char *type,
@@ -239,7 +239,7 @@ void ctrl_event(struct ctrl *c, const struct ctrl_obj *about, const char *type,
              about->name, reason, msg);
     snprintf(key, sizeof key, "%s|%s|%s", about->uid ? about->uid : about->name, reason, msg);
     if (m->events.n >= MAX_EVENT_RECORDS) ctrl_events_clear(m);
-    struct ctrl_evrec *rec = cmap_get(&m->events, key);
+    struct ctrl_evrec *rec = dict_get(&m->events, key);
     if (rec) {
         json_t *ev = json_deep_copy(rec->ev);
         if (!ev) return;
@@ -262,7 +262,7 @@ void ctrl_event(struct ctrl *c, const struct ctrl_obj *about, const char *type,
             json_decref(ev);
         } else {
             rec->ev = ev;
-            if (cmap_put(&m->events, key, rec)) evrec_free(rec);
+            if (dict_put(&m->events, key, rec)) evrec_free(rec);
         }
     }
 }

@@ -42,7 +42,7 @@ struct cjobs {
 
 static int cj_init(struct ctrl *c)
 {
-    c->priv = calloc(1, sizeof(struct cmap));
+    c->priv = calloc(1, sizeof(struct dict));
     return c->priv ? 0 : BE_NOMEM;
 }
 
@@ -54,16 +54,16 @@ static void free_tz(void *p)
 static void cj_fini(struct ctrl *c)
 {
     if (!c->priv) return;
-    cmap_clear(c->priv, free_tz);
+    dict_clear(c->priv, free_tz);
     free(c->priv);
 }
 
 static const struct tz *zone(struct ctrl *c, const char *name, char *err, size_t len)
 {
-    struct tz *z = cmap_get(c->priv, name);
+    struct tz *z = dict_get(c->priv, name);
     if (z) return z;
     if (tz_load(name, &z, err, len)) return NULL;
-    if (cmap_put(c->priv, name, z)) {
+    if (dict_put(c->priv, name, z)) {
         tz_free(z);
         snprintf(err, len, "out of memory");
         return NULL;

@@ -36,30 +36,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "common/dict.h"
 #include "controllers/ctrl.h"
-
-/* ---- a small string-keyed hash map (util.c) ---------------------------- */
-
-struct cmap_ent {
-    struct cmap_ent *next;
-    void *val;
-    char key[];
-};
-struct cmap {
-    struct cmap_ent **b;
-    size_t nb, n;
-};
-void *cmap_get(const struct cmap *m, const char *key);
-/* Sets key to val (replacing; the old value stays the caller's). 0 or BE_NOMEM. */
-int cmap_put(struct cmap *m, const char *key, void *val);
-/* Removes key; returns its value or NULL. */
-void *cmap_del(struct cmap *m, const char *key);
-/* Empties the map, calling free_val (may be NULL) on each value. */
-void cmap_clear(struct cmap *m, void (*free_val)(void *));
-/* Iterates; the body must not add or remove entries. */
-#define CMAP_FOREACH(m, e)                                                    \
-    for (size_t e##_i = 0; e##_i < (m)->nb; e##_i++)                          \
-        for (struct cmap_ent *e = (m)->b[e##_i]; e; e = e->next)
 
 /* ---- cached objects (cache.c) ------------------------------------------ */
 
@@ -112,9 +90,9 @@ struct ctrl {
     struct ctrl_manager *mgr;
     void *priv;
     /* queue.c private */
-    struct cmap items;                 /* key -> struct ctrl_qitem */
+    struct dict items;                 /* key -> struct ctrl_qitem */
     struct ctrl_qitem *ready_head, *ready_tail;
-    struct cmap exps;                  /* key -> struct ctrl_exp */
+    struct dict exps;                  /* key -> struct ctrl_exp */
     const char *cur_key;               /* the key being synced */
 };
 
@@ -250,8 +228,8 @@ struct ctrl_write;
 struct ctrl_informer {
     char *resource;
     struct ctrl_manager *mgr;
-    struct cmap objs;        /* "ns/name" -> struct ctrl_obj */
-    struct cmap by_ns;       /* ns -> struct ctrl_obj * (list head) */
+    struct dict objs;        /* "ns/name" -> struct ctrl_obj */
+    struct dict by_ns;       /* ns -> struct ctrl_obj * (list head) */
     store_watch_t *watch;
 };
 
@@ -265,11 +243,11 @@ struct ctrl_manager {
     size_t nctrls;
     struct ctrl_informer *infs;
     size_t ninfs;
-    struct cmap by_uid;      /* uid -> struct ctrl_obj */
-    struct cmap by_owner;    /* owner uid -> struct ctrl_objvec */
+    struct dict by_uid;      /* uid -> struct ctrl_obj */
+    struct dict by_owner;    /* owner uid -> struct ctrl_objvec */
     struct ctrl_write *writes;  /* pending, proposed at the end of the tick */
     size_t nwrites, capwrites;
-    struct cmap events;      /* event aggregation: "uid|reason|msg" -> struct ctrl_evrec */
+    struct dict events;      /* event aggregation: "uid|reason|msg" -> struct ctrl_evrec */
     struct ctrl_batch *inflight;  /* proposals waiting for their commit */
     uv_idle_t work;
     uv_timer_t tick;

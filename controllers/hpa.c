@@ -67,7 +67,7 @@ struct hpa_state {
 };
 
 struct hpa_priv {
-    struct cmap states;   /* key -> struct hpa_state */
+    struct dict states;   /* key -> struct hpa_state */
 };
 
 static void state_free(void *v)
@@ -87,7 +87,7 @@ static void hpa_fini(struct ctrl *c)
 {
     struct hpa_priv *p = c->priv;
     if (!p) return;
-    cmap_clear(&p->states, state_free);
+    dict_clear(&p->states, state_free);
     free(p);
     c->priv = NULL;
 }
@@ -100,7 +100,7 @@ static void hpa_on_event(struct ctrl *c, enum store_ev_type type, const struct c
     ctrl_key(key, sizeof key, obj->ns, obj->name);
     if (type == STORE_EV_DELETED) {
         struct hpa_priv *p = c->priv;
-        struct hpa_state *s = p ? cmap_del(&p->states, key) : NULL;
+        struct hpa_state *s = p ? dict_del(&p->states, key) : NULL;
         if (s) state_free(s);
         return;
     }
@@ -457,10 +457,10 @@ static struct hpa_state *state_of(struct ctrl *c, const char *key)
 {
     struct hpa_priv *p = c->priv;
     if (!p) return NULL;
-    struct hpa_state *s = cmap_get(&p->states, key);
+    struct hpa_state *s = dict_get(&p->states, key);
     if (s) return s;
     s = calloc(1, sizeof *s);
-    if (!s || cmap_put(&p->states, key, s)) {
+    if (!s || dict_put(&p->states, key, s)) {
         free(s);
         return NULL;
     }
@@ -509,7 +509,7 @@ static int hpa_sync(struct ctrl *c, const char *key)
     const struct ctrl_obj *hpa = ctrl_get_key(c, "horizontalpodautoscalers", key);
     struct hpa_priv *priv = c->priv;
     if (!hpa) {
-        struct hpa_state *s = priv ? cmap_del(&priv->states, key) : NULL;
+        struct hpa_state *s = priv ? dict_del(&priv->states, key) : NULL;
         if (s) state_free(s);
         return 0;
     }

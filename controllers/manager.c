@@ -109,8 +109,8 @@ static void manager_free(struct ctrl_manager *m)
     free(m->infs);
     free(m->ctrls);
     free(m->writes);
-    cmap_clear(&m->by_uid, NULL);
-    cmap_clear(&m->by_owner, NULL);
+    dict_clear(&m->by_uid, NULL);
+    dict_clear(&m->by_owner, NULL);
     ctrl_events_clear(m);
     free(m);
 }
@@ -462,7 +462,7 @@ static int fake_apply(struct ctrl_manager *m, struct ctrl_write *w)
     if (!inf) return 0; /* not cached (events): accepted */
     char key[512];
     ctrl_key(key, sizeof key, w->ns, w->name);
-    struct ctrl_obj *cur = cmap_get(&inf->objs, key);
+    struct ctrl_obj *cur = dict_get(&inf->objs, key);
     if (w->op == STORE_CREATE) {
         if (cur) return BE_EXISTS;
         ctrl_cache_apply(inf, STORE_EV_ADDED, w->ns, w->name, ++m->test_rev, w->json, w->json_len);

@@ -42,12 +42,12 @@ struct ctrl_exp {
 
 static struct ctrl_qitem *item(struct ctrl *c, const char *key)
 {
-    struct ctrl_qitem *it = cmap_get(&c->items, key);
+    struct ctrl_qitem *it = dict_get(&c->items, key);
     if (it) return it;
     size_t len = strlen(key);
     if (!(it = calloc(1, sizeof *it + len + 1))) return NULL;
     memcpy(it->key, key, len + 1);
-    if (cmap_put(&c->items, key, it)) {
+    if (dict_put(&c->items, key, it)) {
         free(it);
         return NULL;
     }
@@ -108,15 +108,15 @@ static bool idle(const struct ctrl_qitem *it)
 
 void ctrl_forget(struct ctrl *c, const char *key)
 {
-    struct ctrl_qitem *it = cmap_get(&c->items, key);
+    struct ctrl_qitem *it = dict_get(&c->items, key);
     if (!it) return;
     it->failures = 0;
-    if (idle(it)) free(cmap_del(&c->items, key));
+    if (idle(it)) free(dict_del(&c->items, key));
 }
 
 bool ctrl_busy(struct ctrl *c, const char *key)
 {
-    struct ctrl_qitem *it = cmap_get(&c->items, key);
+    struct ctrl_qitem *it = dict_get(&c->items, key);
     if (!it || !it->inflight) return false;
     it->dirty = true;
     return true;
@@ -135,7 +135,7 @@ void ctrl_inflight(struct ctrl *c, const char *key, int delta)
 
 bool ctrl_queue_promote(struct ctrl *c, int64_t now)
 {
-    CMAP_FOREACH(&c->items, e) {
+    DICT_FOREACH(&c->items, e) {
         struct ctrl_qitem *it = e->val;
         if (it->delayed && it->due_ms <= now) make_ready(c, it);
     }
@@ -150,14 +150,14 @@ char *ctrl_queue_pop(struct ctrl *c)
     if (!c->ready_head) c->ready_tail = NULL;
     it->ready = false;
     char *key = strdup(it->key);
-    if (idle(it)) free(cmap_del(&c->items, it->key));
+    if (idle(it)) free(dict_del(&c->items, it->key));
     return key;
 }
 
 void ctrl_queue_clear(struct ctrl *c)
 {
-    cmap_clear(&c->items, free);
-    cmap_clear(&c->exps, free);
+    dict_clear(&c->items, free);
+    dict_clear(&c->exps, free);
     c->ready_head = c->ready_tail = NULL;
 }
 
@@ -165,11 +165,11 @@ void ctrl_queue_clear(struct ctrl *c)
 
 static struct ctrl_exp *exp_get(struct ctrl *c, const char *key, bool create)
 {
-    struct ctrl_exp *e = cmap_get(&c->exps, key);
+    struct ctrl_exp *e = dict_get(&c->exps, key);
     if (e || !create) return e;
     if (!(e = calloc(1, sizeof *e))) return NULL;
     e->batch = 1;
-    if (cmap_put(&c->exps, key, e)) {
+    if (dict_put(&c->exps, key, e)) {
         free(e);
         return NULL;
     }
@@ -210,7 +210,7 @@ bool ctrl_satisfied(struct ctrl *c, const char *key)
 
 void ctrl_expect_drop(struct ctrl *c, const char *key)
 {
-    free(cmap_del(&c->exps, key));
+    free(dict_del(&c->exps, key));
 }
 
 int ctrl_batch_size(struct ctrl *c, const char *key)

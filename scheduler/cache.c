@@ -32,12 +32,12 @@ bool pod_pending(const struct sched_pod *p)
 
 struct pod_ent *cache_pod(struct sched *s, const char *key)
 {
-    return hmap_get(&s->pods, key);
+    return dict_get(&s->pods, key);
 }
 
 struct node_ent *cache_node(struct sched *s, const char *name)
 {
-    return hmap_get(&s->nodes_by_name, name);
+    return dict_get(&s->nodes_by_name, name);
 }
 
 /* ---- queues ------------------------------------------------------------- */
@@ -99,7 +99,7 @@ void pod_unaccount(struct sched *s, struct pod_ent *e)
 
 void node_refresh_heartbeat(struct sched *s, struct node_ent *n)
 {
-    int64_t *lease = hmap_get(&s->leases, n->n.name);
+    int64_t *lease = dict_get(&s->leases, n->n.name);
     int64_t hb = s->leader_since_ms > n->seen_ms ? s->leader_since_ms : n->seen_ms;
     if (lease && *lease > hb)
         hb = *lease;
@@ -139,7 +139,7 @@ static void node_take_static(struct sched_node *dst, struct sched_node *src)
 static void adopt_orphans(struct sched *s, struct node_ent *n)
 {
     for (size_t i = 0; s->orphans && i < s->pods.nb; i++) {
-        for (struct hmap_ent *h = s->pods.b[i]; h; h = h->next) {
+        for (struct dict_ent *h = s->pods.b[i]; h; h = h->next) {
             struct pod_ent *e = h->val;
             if (e->orphan && !strcmp(e->p.node_name, n->n.name) && !pod_account(s, e, n, false)) {
                 e->orphan = false;
@@ -173,7 +173,7 @@ static void node_upsert(struct sched *s, const json_t *obj, uint64_t rev)
     if (!(n = calloc(1, sizeof *n)))
         goto nomem;
     n->n = nn;
-    if (hmap_put(&s->nodes_by_name, nn.name, n)) {
+    if (dict_put(&s->nodes_by_name, nn.name, n)) {
         free(n);
         goto nomem;
     }
@@ -195,7 +195,7 @@ nomem:
 
 static void node_remove(struct sched *s, const char *name)
 {
-    struct node_ent *n = hmap_del(&s->nodes_by_name, name);
+    struct node_ent *n = dict_del(&s->nodes_by_name, name);
     if (!n)
         return;
     while (!dl_empty(&n->pods)) {
@@ -237,9 +237,9 @@ static void lease_set(struct sched *s, const char *name, const char *json, size_
     json_decref(obj);
     if (ms < 0)
         return;
-    int64_t *cur = hmap_get(&s->leases, name);
+    int64_t *cur = dict_get(&s->leases, name);
     if (!cur) {
-        if (!(cur = malloc(sizeof *cur)) || hmap_put(&s->leases, name, cur)) {
+        if (!(cur = malloc(sizeof *cur)) || dict_put(&s->leases, name, cur)) {
             free(cur);
             return;
         }
@@ -256,7 +256,7 @@ static void on_lease_event(void *data, const struct store_event *ev)
     if (ev->type == STORE_EV_CLOSED || !s->leader)
         return;
     if (ev->type == STORE_EV_DELETED)
-        free(hmap_del(&s->leases, ev->name));
+        free(dict_del(&s->leases, ev->name));
     else
         lease_set(s, ev->name, ev->json, ev->json_len);
 }
@@ -274,7 +274,7 @@ static void pod_free(void *v)
 
 static void pod_remove(struct sched *s, const char *key)
 {
-    struct pod_ent *e = hmap_del(&s->pods, key);
+    struct pod_ent *e = dict_del(&s->pods, key);
     if (!e)
         return;
     pod_unaccount(s, e);
@@ -330,7 +330,7 @@ static void pod_upsert(struct sched *s, const char *key, const json_t *obj, uint
     struct pod_ent *e = cache_pod(s, key);
     if (!e) {
         if (!(e = calloc(1, sizeof *e)) || !(e->key = strdup(key)) ||
-            hmap_put(&s->pods, key, e)) {
+            dict_put(&s->pods, key, e)) {
             if (e)
                 free(e->key);
             free(e);
@@ -460,9 +460,9 @@ void cache_stop(struct sched *s)
         *ws[i] = NULL;
     }
     /* pods first: they point at nodes */
-    hmap_clear(&s->pods, pod_free);
-    hmap_clear(&s->nodes_by_name, node_free);
-    hmap_clear(&s->leases, free);
+    dict_clear(&s->pods, pod_free);
+    dict_clear(&s->nodes_by_name, node_free);
+    dict_clear(&s->leases, free);
     free(s->nodes);
     s->nodes = NULL;
     s->nnodes = s->cap_nodes = 0;

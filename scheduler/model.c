@@ -17,6 +17,7 @@
 
 #include "common/errors.h"
 #include "common/jsonutil.h"
+#include "common/dict.h"
 #include "common/quantity.h"
 #include "scheduler/place.h"
 
@@ -24,12 +25,8 @@
 
 uint64_t sched_hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h ? h : 1;
+    uint64_t h = dict_hash(s);
+    return h ? h : 1; /* 0 means "no owner" */
 }
 
 int64_t sched_parse_time_ms(const char *s)

@@ -7,7 +7,6 @@
  * lifecycle.c node lease monitoring, taints, evictions, retries
  * writes.c    the JSON the scheduler proposes (bindings, conditions, Events,
  *             node updates), all in the store's layout (json_dump_object)
- * hmap.c      a string-keyed hash map
  * model.c, feasible.c, rank.c: the pure placement core (place.h) */
 #ifndef BERTH_SCHED_INT_H
 #define BERTH_SCHED_INT_H
@@ -16,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/dict.h"
 #include "scheduler/place.h"
 #include "scheduler/sched.h"
 #include "store/store.h"
@@ -23,28 +23,6 @@
 #define SCHED_COMP "sched"
 #define LEASE_NS "kube-node-lease"
 #define TAINT_UNREACHABLE "node.kubernetes.io/unreachable"
-
-/* ---- hmap.c ------------------------------------------------------------- */
-
-struct hmap_ent {
-    char *key; /* owned */
-    void *val;
-    uint64_t hash;
-    struct hmap_ent *next;
-};
-
-struct hmap {
-    struct hmap_ent **b;
-    size_t nb, n;
-};
-
-void *hmap_get(const struct hmap *m, const char *key);
-/* Inserts or replaces; returns 0 or BE_NOMEM. */
-int hmap_put(struct hmap *m, const char *key, void *val);
-/* Removes and returns the value (NULL if absent). */
-void *hmap_del(struct hmap *m, const char *key);
-/* Calls fn on every value, then empties the map. */
-void hmap_clear(struct hmap *m, void (*fn)(void *val));
 
 /* ---- intrusive doubly linked list ---------------------------------------- */
 
@@ -130,7 +108,7 @@ struct sched {
     uint64_t epoch; /* bumped on every leadership change */
     int64_t leader_since_ms;
     store_watch_t *w_nodes, *w_pods, *w_leases;
-    struct hmap nodes_by_name, pods, leases;
+    struct dict nodes_by_name, pods, leases;
     struct sched_node **nodes; /* the snapshot: &node_ent.n */
     size_t nnodes, cap_nodes;
     bool ranks_dirty;
