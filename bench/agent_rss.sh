@@ -8,35 +8,15 @@
 # peak (VmHWM). For context also the per-container shim (RSS each, and the
 # total of all shims, RSS and PSS: every container has one) and berthd's RSS.
 #
-# Environment: N (20), SETTLE_S (5), BERTH_BIN (default build/h-e2e3-rel/bin:
-# cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo), BENCH_DIR.
+# Environment: N (20), SETTLE_S (5), BERTH_BIN (default
+# build/bin from `make build`), BENCH_DIR.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-BIN=${BERTH_BIN:-$ROOT/build/h-e2e3-rel/bin}
 N=${N:-20}
 SETTLE_S=${SETTLE_S:-5}
 DIR=${BENCH_DIR:-/var/tmp/berth-bench-agentrss}
-[ "$(id -u)" -eq 0 ] || { echo "agent_rss.sh: needs root (namespaces, cgroups, overlay)" >&2; exit 1; }
-for b in berthd berth-agent berthctl; do [ -x "$BIN/$b" ] || { echo "no $BIN/$b" >&2; exit 1; }; done
-PIDS=()
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-API=$(port); RAFT=$(port); AGP=$(port)
-SERVER="http://127.0.0.1:$API"
-ctl() { "$BIN/berthctl" --server "$SERVER" "$@"; }
-
-cleanup() {
-  set +e
-  if curl -fsS -m 1 "$SERVER/readyz" >/dev/null 2>&1; then
-    ctl get pods -o name 2>/dev/null | sed 's|^pod/||' | xargs -r "$BIN/berthctl" --server "$SERVER" delete pod >/dev/null 2>&1
-    for _ in $(seq 1 300); do [ -z "$(ls "$DIR/agent/containers" 2>/dev/null)" ] && break; sleep 0.1; done
-  fi
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  for p in $(pgrep -f "berth-agent shim $DIR/"); do kill -9 "$p"; done
-  rm -rf "$DIR"
-}
-trap cleanup EXIT
-rm -rf "$DIR"; mkdir -p "$DIR"
+NAME=agent_rss.sh
+source "$ROOT/bench/node_lib.sh"
 
 wait_line() { # FILE PATTERN
   for _ in $(seq 1 400); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done

@@ -16,34 +16,14 @@
 # that wait, so the run is repeated with STATUS_MS values ("1000 100").
 #
 # Environment: N (100), STATUS_MS ("1000 100"), BERTH_BIN (default
-# build/h-e2e3-rel/bin: cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo), BENCH_DIR.
+# build/bin from `make build`), BENCH_DIR.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-BIN=${BERTH_BIN:-$ROOT/build/h-e2e3-rel/bin}
 N=${N:-100}
 STATUS_MS=${STATUS_MS:-"1000 100"}
 DIR=${BENCH_DIR:-/var/tmp/berth-bench-podstart}
-[ "$(id -u)" -eq 0 ] || { echo "pod_start.sh: needs root (namespaces, cgroups, overlay)" >&2; exit 1; }
-for b in berthd berth-agent berthctl; do [ -x "$BIN/$b" ] || { echo "no $BIN/$b" >&2; exit 1; }; done
-PIDS=()
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-API=$(port); RAFT=$(port); AGP=$(port)
-SERVER="http://127.0.0.1:$API"
-ctl() { "$BIN/berthctl" --server "$SERVER" "$@"; }
-
-cleanup() {
-  set +e
-  if curl -fsS -m 1 "$SERVER/readyz" >/dev/null 2>&1; then
-    ctl get pods -o name 2>/dev/null | sed 's|^pod/||' | xargs -r -n 50 "$BIN/berthctl" --server "$SERVER" delete pod >/dev/null 2>&1
-    for _ in $(seq 1 300); do [ -z "$(ls "$DIR/agent/containers" 2>/dev/null)" ] && break; sleep 0.1; done
-  fi
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  for p in $(pgrep -f "berth-agent shim $DIR/"); do kill -9 "$p"; done
-  rm -rf "$DIR"
-}
-trap cleanup EXIT
-rm -rf "$DIR"; mkdir -p "$DIR"
+NAME=pod_start.sh
+source "$ROOT/bench/node_lib.sh"
 
 wait_line() { # FILE PATTERN
   for _ in $(seq 1 400); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
