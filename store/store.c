@@ -400,8 +400,12 @@ static void snapshot_policy(struct store *s, size_t entry_bytes)
         return;
     unsigned max_entries = s->cfg.snapshot_threshold ? s->cfg.snapshot_threshold : 65536;
     bool due = s->log_entries >= max_entries || s->snapshot_asap;
-    if (!due && s->log_bytes >= SNAPSHOT_MIN_LOG_BYTES)
-        due = s->log_bytes >= fsm_db_bytes(s->fsm);
+    /* The database size is asked for only when the log has grown past the
+     * size seen last time (two PRAGMAs, not on every apply). */
+    if (!due && s->log_bytes >= SNAPSHOT_MIN_LOG_BYTES && s->log_bytes >= s->db_bytes_seen) {
+        s->db_bytes_seen = fsm_db_bytes(s->fsm);
+        due = s->log_bytes >= s->db_bytes_seen;
+    }
     raft_set_snapshot_threshold(s->raft, due ? 1 : 1u << 30);
 }
 
@@ -441,6 +445,7 @@ static int rfsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
         return RAFT_NOMEM;
     s->log_bytes = 0;
     s->log_entries = 0;
+    s->db_bytes_seen = 0;
     s->snapshot_asap = false;
     if (s->raft)
         raft_set_snapshot_threshold(s->raft, 1u << 30);

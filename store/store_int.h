@@ -73,6 +73,7 @@ struct store {
     raft_index start_index;
     uint64_t log_bytes;      /* raft entry bytes applied since the last snapshot */
     raft_index log_entries;  /* entries applied since the last snapshot */
+    uint64_t db_bytes_seen;  /* database size when last measured (snapshot policy) */
     struct apply_out out;
     char leader[64];
     struct store_change *chg_head, *chg_tail; /* membership changes, one in raft at a time */
