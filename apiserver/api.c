@@ -10,6 +10,7 @@
 #include "apiserver/api_int.h"
 #include "common/errors.h"
 #include "common/jsonutil.h"
+#include "common/uid.h"
 #include "common/log.h"
 
 #ifndef BERTH_VERSION
@@ -128,7 +129,7 @@ static char *namespace_json(const char *name, size_t *len)
 {
     char ts[32], uid[40];
     time_format_rfc3339(time(NULL), ts, sizeof ts);
-    api_new_uid(uid);
+    uid_new(uid);
     json_t *o = json_pack("{s:{s:s, s:s, s:s}, s:s, s:s, s:{s:[s]}, s:{s:s}}", "metadata",
                           "name", name, "uid", uid, "creationTimestamp", ts, "apiVersion", "v1",
                           "kind", "Namespace", "spec", "finalizers", "kubernetes", "status",

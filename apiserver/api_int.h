@@ -96,7 +96,6 @@ void api_object_desc(const struct api_route *rt, char *buf, size_t len);
 /* objects.c: get, create, update, patch, delete, subresources. */
 void api_handle_object(struct api_call *call);
 /* objects.c helpers shared with update.c and list.c */
-void api_new_uid(char out[37]);
 int api_parse_body(struct api_call *call, json_t **out);
 int api_check_identity(struct api_call *call, json_t *obj, bool is_update);
 void api_index_hints(const struct api_route *rt, const json_t *obj, struct store_mut *m);

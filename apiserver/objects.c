@@ -18,8 +18,6 @@
 #include "common/jsonutil.h"
 #include "common/uid.h"
 
-void api_new_uid(char out[37]) { uid_new(out); }
-
 int api_parse_body(struct api_call *call, json_t **out)
 {
     json_error_t jerr;
@@ -96,7 +94,7 @@ int api_check_identity(struct api_call *call, json_t *obj, bool is_update)
         static const char alnum[] = "bcdfghjklmnpqrstvwxz2456789";
         char buf[API_NAME_MAX + 1];
         char uid[37];
-        api_new_uid(uid);
+        uid_new(uid);
         int n = snprintf(buf, sizeof buf, "%s", gen);
         for (int i = 0; i < 5; i++) buf[n + i] = alnum[(unsigned char)uid[i * 4] % (sizeof alnum - 1)];
         buf[n + 5] = 0;
@@ -227,7 +225,7 @@ static void create(struct api_call *call)
     }
     json_t *md = json_object_get(obj, "metadata");
     char uid[37], ts[32];
-    api_new_uid(uid);
+    uid_new(uid);
     time_format_rfc3339(time(NULL), ts, sizeof ts);
     json_object_set_new(md, "uid", json_string(uid));
     json_object_set_new(md, "creationTimestamp", json_string(ts));

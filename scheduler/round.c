@@ -23,6 +23,7 @@
 
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/uid.h"
 #include "scheduler/sched_int.h"
 
 #define ROUND_BYTES (6u << 20)
@@ -272,7 +273,7 @@ static void add_event(struct sched *s, struct batch *b, struct pod_ent *e,
             return;
         e->event_count = 0;
         e->event_first_ms = now;
-        wr_new_uid(e->event_uid);
+        uid_new(e->event_uid);
         fresh = true;
     }
     e->event_count++;

@@ -164,7 +164,6 @@ void lifecycle_tick(struct sched *s);
 /* writes.c: each returns malloc'd JSON in store layout, or NULL */
 char *wr_bind(const char *pod_json, const char *node, const char *ts, size_t *len);
 char *wr_unsched(const char *pod_json, const char *msg, const char *ts, size_t *len);
-void wr_new_uid(char out[37]);
 char *wr_event(const struct sched_pod *p, const char *name, const char *uid, const char *msg,
                uint32_t count, const char *first_ts, const char *last_ts, size_t *len);
 /* Ready=Unknown + unreachable taint (unknown = true) or the reverse. */

@@ -13,19 +13,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "common/jsonutil.h"
-#include "common/uid.h"
 #include "scheduler/sched_int.h"
 
 void wr_timestamp(int64_t ms, char *buf, size_t len)
 {
     time_format_rfc3339((time_t)(ms / 1000), buf, len);
 }
-
-void wr_new_uid(char out[37]) { uid_new(out); }
 
 static json_t *obj_child(json_t *parent, const char *key)
 {
