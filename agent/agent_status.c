@@ -13,7 +13,8 @@
  * each pod's status and sends a merge PATCH of pods/NAME/status only when the
  * text differs from the last one written (lists are replaced whole by a
  * merge patch, so stale container states cannot linger). One write per pod
- * is in flight at a time; a failed one is retried on the next tick. */
+ * is in flight at a time; when it succeeds, a status that changed meanwhile
+ * is written at once; a failed one is retried on the next tick. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +165,8 @@ struct status_write {
     char *text;
 };
 
+static void flush_one(struct agent *a, struct apod *p);
+
 static void on_status_written(void *data, int rc, int status, const char *body, size_t len)
 {
     struct status_write *w = data;
@@ -175,6 +178,11 @@ static void on_status_written(void *data, int rc, int status, const char *body, 
             p->sent_status = w->text;
             w->text = NULL;
             w->a->stats.status_writes++;
+            /* A change made while this write was in flight (a container that
+             * started while its "creating" status was on the way) goes out
+             * now, not at the next periodic flush. A failed write waits for
+             * that tick, so an unreachable server is not hammered. */
+            flush_one(w->a, p);
         } else if (rc == 0 && status != 404) {
             log_warn(AGENT_COMP, "pod %s/%s: status write: HTTP %d: %.200s", p->ns, p->name,
                      status, body);

@@ -223,16 +223,6 @@ static int prepare(struct shim *sh)
             return BE_IO;
         sh->oom_base = rt_cg_oom_kills(&s->cg);
     }
-    if (s->isolated && s->rootfs) {
-        const char *sub[] = {"rootfs", "upper", "work"};
-        for (int i = 0; i < 3; i++) {
-            snprintf(path, sizeof path, "%s/%s", sh->dir, sub[i]);
-            if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-                snprintf(sh->msg, sizeof sh->msg, "mkdir %s: %s", path, strerror(errno));
-                return BE_IO;
-            }
-        }
-    }
     snprintf(path, sizeof path, "%s", s->log_path);
     char *slash = strrchr(path, '/');
     if (slash) {
