@@ -193,10 +193,8 @@ static void on_start_poll(uv_timer_t *t)
             if (a->rt->ops->status(a->rt, c->id, &st) == 0 && st.phase != RT_CREATED) moved = true;
             else starting = true;
         }
-        if (moved) {
-            agent_reconcile(a, p);
-            agent_status_flush_pod(a, p);
-        }
+        if (moved)
+            agent_reconcile(a, p); /* writes the status of what changed */
     }
     if (!starting) uv_timer_stop(t);
 }

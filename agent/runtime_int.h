@@ -118,6 +118,10 @@ struct rt_linux {
 };
 int rt_state_path(struct rt_linux *L, const char *id, char *buf, size_t len);
 
+/* runtime_statefs.c: STATE_DIR on a tmpfs while running isolated. */
+void rt_statefs_setup(const char *state_dir);
+void rt_statefs_release(const char *state_dir); /* unmounts it once empty */
+
 /* shim_log.c: a log file with a size cap and numbered rotation. */
 struct rt_logw {
     char path[PATH_MAX];

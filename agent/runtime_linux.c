@@ -460,6 +460,8 @@ static int rt_usage(rt_t *rt, const char *pod_uid, struct rt_usage *u)
 static void rt_close(rt_t *rt)
 {
     struct rt_linux *L = impl(rt);
+    if (L->isolated)
+        rt_statefs_release(L->state_dir);
     free(L->state_dir);
     free(L->log_dir);
     free(L->image_dir);
@@ -513,6 +515,8 @@ int rt_linux_open(const struct rt_config *cfg, rt_t **out, char *err, size_t err
         told = true;
         log_warn(RT_COMP, "running containers as plain processes: %s", why);
     }
+    if (L->isolated)
+        rt_statefs_setup(L->state_dir);
     rt->ops = &linux_ops;
     rt->isolated = L->isolated;
     rt->impl = L;

@@ -21,6 +21,7 @@ cleanup() {
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null; done
   wait 2>/dev/null
   for p in $(pgrep -f "berth-agent shim $DIR/"); do kill -9 "$p"; done
+  awk -v t="$DIR/" 'index($2, t) == 1 { print $2 }' /proc/mounts | sort -r | while read -r m; do umount -l "$m"; done
   rm -rf "$DIR"
 }
 trap cleanup EXIT

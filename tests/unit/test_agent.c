@@ -255,31 +255,36 @@ static void test_status_json(void)
         }
     CHECK_INT(events, 1);
 
-    /* the image appears: started after the back-off */
+    /* the image appears: started after the back-off, and the change is
+     * written at once, not at the next flush tick */
     fake_rt_add_image(e.rt, "missing");
     agent_reconcile_all(e.a);
     CHECK(fake_rt_find(e.rt, "u1", "side") == NULL);
     e.now += 10000;
+    e.nsent = 0;
     agent_reconcile_all(e.a);
     CHECK(fake_rt_find(e.rt, "u1", "side") != NULL);
     CHECK_STR(agent_pod_phase(ap), "Running");
-
-    /* batched writes: one PATCH per change, none when nothing changed */
-    e.nsent = 0;
-    agent_status_flush(e.a);
     CHECK_INT(e.nsent, 1);
     CHECK_STR(e.sent[0].method, "PATCH");
     CHECK_STR(e.sent[0].path, "/api/v1/namespaces/default/pods/p1/status");
     json_t *doc = json_loads(e.sent[0].body, 0, NULL);
     CHECK_STR(json_path_str(doc, "status.phase"), "Running");
     json_decref(doc);
+
+    /* batched writes: none when nothing changed, one PATCH per change */
     agent_status_flush(e.a);
+    agent_reconcile_all(e.a);
     CHECK_INT(e.nsent, 1);
     e.now += 5000;
     fake_rt_exit(e.rt, fake_rt_find(e.rt, "u1", "side")->id, 1);
     agent_reconcile_all(e.a);
     agent_status_flush(e.a);
     CHECK_INT(e.nsent, 2);
+    doc = json_loads(e.sent[1].body, 0, NULL);
+    json_t *side = json_array_get(json_path(doc, "status.containerStatuses"), 1);
+    CHECK_INT(json_integer_value(json_object_get(side, "restartCount")), 1);
+    json_decref(doc);
     env_done(&e);
 }
 

@@ -250,8 +250,9 @@ static void test_namespaces_and_overlay(void)
     char path[PATH_MAX + 32], upper[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/busybox/created", image_dir);
     CHECK(!exists(path)); /* the write went to the overlay's upper layer */
-    snprintf(upper, sizeof upper, "%s/%s/upper/created", state_dir, id);
-    CHECK(exists(upper));
+    /* ... which is a tmpfs of the container's own: nothing on the host */
+    snprintf(upper, sizeof upper, "%s/%s/upper", state_dir, id);
+    CHECK(!exists(upper));
 
     /* Image "host": still a new PID namespace, and /proc does not leak out. */
     char *argv2[] = {"/bin/sh", "-c", "echo pid=$$", NULL};
@@ -263,8 +264,8 @@ static void test_namespaces_and_overlay(void)
     CHECK(strstr(log, "pid=1\n") != NULL);
     free(log);
     CHECK_INT(rt->ops->remove_pod(rt, "pod-c"), 0);
+    rt->ops->close(rt); /* no container left: the state tmpfs goes too */
     CHECK(!mounted_below(tmp_root));
-    rt->ops->close(rt);
 }
 
 static void test_cpu_quota_and_stop_grace(void)
@@ -419,7 +420,14 @@ static void test_adopt_exec_and_cleanup(void)
     spec_string(id1, "cgroup_memory", cg, sizeof cg);
     snprintf(pod_cg, sizeof pod_cg, "%s", cg);
     *strrchr(pod_cg, '/') = '\0';
+    /* container state is kept in a tmpfs, which outlives the agent as the
+     * containers do */
+    char *mi = slurp("/proc/self/mountinfo"), needle[PATH_MAX + 16];
+    snprintf(needle, sizeof needle, " %s ", state_dir);
+    CHECK(strstr(mi, needle) != NULL && strstr(strstr(mi, needle), " tmpfs ") != NULL);
+    free(mi);
     rt->ops->close(rt); /* "agent restart" */
+    CHECK(mounted_below(state_dir));
 
     rt = open_rt(0, 0);
     struct rt_found *f = NULL;
@@ -454,7 +462,7 @@ static void test_adopt_exec_and_cleanup(void)
     char sdir[PATH_MAX + 64];
     snprintf(sdir, sizeof sdir, "%s/%s", state_dir, id1);
     CHECK(!exists(sdir));
-    CHECK(!mounted_below(tmp_root));
+    CHECK(!mounted_below(sdir));
     char proc[64];
     snprintf(proc, sizeof proc, "/proc/%d", pid1);
     double end = now_s() + 5;
@@ -462,6 +470,7 @@ static void test_adopt_exec_and_cleanup(void)
         usleep(10 * 1000);
     CHECK(!exists(proc));
     rt->ops->close(rt);
+    CHECK(!mounted_below(tmp_root));
 }
 
 /* As an unprivileged user the runtime runs plain processes through the shim. */
