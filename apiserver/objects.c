@@ -8,6 +8,7 @@
  * (the store's layout contract) and propose one mutation. The answer is
  * written from the store's commit callback, with the revision spliced in,
  * so the response is exactly what is stored. */
+#define _GNU_SOURCE /* memmem */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,6 +208,17 @@ int api_propose_text(struct api_call *call, enum store_op op, const json_t *obj,
     return store_propose(call->api->store, &m, 1, cb, call);
 }
 
+/* A namespace being deleted takes no new objects (the namespace controller
+ * is emptying it). The substring test skips the parse for the usual case. */
+static bool namespace_terminating(const char *json, size_t len)
+{
+    if (!memmem(json, len, "\"deletionTimestamp\"", 19)) return false;
+    json_t *ns = json_loadb(json, len, 0, NULL);
+    bool yes = ns && json_path_str(ns, "metadata.deletionTimestamp") != NULL;
+    json_decref(ns);
+    return yes;
+}
+
 static void create(struct api_call *call)
 {
     struct api_route *rt = &call->route;
@@ -217,11 +229,19 @@ static void create(struct api_call *call)
     if (api_check_identity(call, obj, false)) return;
     if (rt->kind->namespaced) {
         char *nsjson = NULL;
-        if (store_get(call->api->store, "namespaces", "", rt->ns, &nsjson, NULL, NULL)) {
+        size_t nslen = 0;
+        if (store_get(call->api->store, "namespaces", "", rt->ns, &nsjson, &nslen, NULL)) {
             api_fail(call, BE_NOTFOUND, "namespaces \"%s\" not found", rt->ns);
             return;
         }
+        bool terminating = namespace_terminating(nsjson, nslen);
         free(nsjson);
+        if (terminating) {
+            api_fail(call, BE_FORBIDDEN, "%s \"%s\" is forbidden: unable to create new content in "
+                     "namespace %s because it is being terminated", rt->kind->resource, rt->name,
+                     rt->ns);
+            return;
+        }
     }
     json_t *md = json_object_get(obj, "metadata");
     char uid[37], ts[32];
@@ -318,6 +338,40 @@ static bool mark_for_deletion(struct api_call *call, const char *policy, uint64_
     return true;
 }
 
+/* Deleting a namespace marks it as Kubernetes does: deletionTimestamp,
+ * status.phase Terminating and the "kubernetes" finalizer. The namespace
+ * controller (controllers/namespace.c) deletes its contents, then it. */
+static void mark_namespace_terminating(struct api_call *call, uint64_t rev)
+{
+    json_t *obj = json_loadb(call->text, call->text_len, 0, NULL);
+    json_t *md = obj ? json_object_get(obj, "metadata") : NULL;
+    if (!json_is_object(md)) {
+        json_decref(obj);
+        api_fail(call, BE_INTERNAL, "stored namespace is not an object");
+        return;
+    }
+    if (json_object_get(md, "deletionTimestamp")) { /* already terminating */
+        json_decref(obj);
+        char *out = call->text;
+        call->text = NULL;
+        api_reply_json(call, 200, out, call->text_len);
+        return;
+    }
+    char ts[32];
+    time_format_rfc3339(time(NULL), ts, sizeof ts);
+    json_object_set_new(md, "deletionTimestamp", json_string(ts));
+    json_t *spec = json_object_get(obj, "spec"), *status = json_object_get(obj, "status");
+    if (!json_is_object(spec)) json_object_set_new(obj, "spec", spec = json_object());
+    if (!json_is_object(status)) json_object_set_new(obj, "status", status = json_object());
+    json_object_set_new(spec, "finalizers", json_pack("[s]", "kubernetes"));
+    json_object_set_new(status, "phase", json_string("Terminating"));
+    free(call->text);
+    call->text = json_dump_object(obj, &call->text_len);
+    int rc = call->text ? api_propose_text(call, STORE_UPDATE, obj, rev, on_mark_commit) : BE_NOMEM;
+    json_decref(obj);
+    if (rc) api_fail(call, rc, "cannot delete: %s", be_strerror(rc));
+}
+
 static void delete_object(struct api_call *call)
 {
     struct api_route *rt = &call->route;
@@ -352,6 +406,10 @@ static void delete_object(struct api_call *call)
     }
     if (expect && expect != rev) {
         api_fail(call, BE_CONFLICT, "Operation cannot be fulfilled on %s: the precondition resourceVersion does not match", desc);
+        return;
+    }
+    if (!strcmp(rt->kind->resource, "namespaces")) {
+        mark_namespace_terminating(call, rev);
         return;
     }
     if (mark_for_deletion(call, call->body ? json_path_str(call->body, "propagationPolicy") : NULL, rev))

@@ -164,6 +164,12 @@ int ctrl_delete(struct ctrl *c, const struct ctrl_obj *cur, const char *exp_key)
                 exp_key, false);
 }
 
+int ctrl_delete_rev(struct ctrl *c, const char *resource, const char *ns, const char *name,
+                    uint64_t rev)
+{
+    return push(c, STORE_DELETE, resource, ns, name, rev, NULL, 0, NULL, NULL, false);
+}
+
 void ctrl_write_result(struct ctrl_write *w, int rc)
 {
     struct ctrl *c = w->c;

@@ -82,6 +82,7 @@ extern const struct ctrl_def ctrl_replicaset_def;
 extern const struct ctrl_def ctrl_deployment_def;
 extern const struct ctrl_def ctrl_hpa_def;    /* hpa.c */
 extern const struct ctrl_def ctrl_endpoints_def;
+extern const struct ctrl_def ctrl_namespace_def; /* namespace.c */
 
 struct ctrl_qitem;
 
@@ -162,6 +163,10 @@ int ctrl_create(struct ctrl *c, const char *resource, json_t *obj, const char *e
 int ctrl_update(struct ctrl *c, const struct ctrl_obj *cur, json_t *obj);
 /* Delete conditioned on cur->rev. */
 int ctrl_delete(struct ctrl *c, const struct ctrl_obj *cur, const char *exp_key);
+/* Delete of an object no informer caches, conditioned on rev. resource
+ * must outlive the write (a kind table or informer string). */
+int ctrl_delete_rev(struct ctrl *c, const char *resource, const char *ns, const char *name,
+                    uint64_t rev);
 
 /* Records a v1 Event about obj: type "Normal"/"Warning", reason, message.
  * Repeats of the same (object, reason, message) bump count/lastTimestamp. */

@@ -39,6 +39,7 @@ static const struct ctrl_def *const all_defs[] = {
     &ctrl_daemonset_def,
     &ctrl_statefulset_def,
     &ctrl_endpoints_def,
+    &ctrl_namespace_def,
     NULL,
 };
 
