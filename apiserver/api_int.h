@@ -77,6 +77,7 @@ struct api_call {
     bool explicit_rev;        /* the client gave a resourceVersion precondition */
     void (*read_fn)(struct api_call *call); /* read to serve after a barrier */
     void (*fwd_local)(struct api_call *call); /* forward.c: serve here if leader */
+    char *warnings;           /* "Warning: 299 ..." header lines, owned, or NULL */
 };
 
 /* route.c: returns 0, or BE_NOTFOUND for a path that names no resource
@@ -92,6 +93,10 @@ char *api_status_json(int code, const char *reason, const char *message,
                       const struct api_route *rt, size_t *len);
 /* '"pods \"web\" not found"' prefix helper: "deployments.apps \"web\"" */
 void api_object_desc(const struct api_route *rt, char *buf, size_t len);
+
+/* warnings.c: Warning header lines for the fields of obj that Berth keeps
+ * but does not act on; NULL when there are none. The caller frees it. */
+char *api_field_warnings(const struct kind_info *k, const json_t *obj);
 
 /* objects.c: get, create, update, patch, delete, subresources. */
 void api_handle_object(struct api_call *call);

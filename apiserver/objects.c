@@ -258,6 +258,7 @@ static void create(struct api_call *call)
                  rt->name, err);
         return;
     }
+    call->warnings = api_field_warnings(rt->kind, obj);
     call->text = json_dump_object(obj, &call->text_len);
     if (!call->text) { api_fail(call, BE_NOMEM, "cannot serialize the object"); return; }
     rc = api_propose_text(call, STORE_CREATE, obj, 0, on_create_commit);

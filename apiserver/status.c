@@ -51,12 +51,18 @@ void api_call_finish(struct api_call *call, int status)
     api_metrics_observe(call->api, call->verb, status, secs);
     json_decref(call->body);
     free(call->text);
+    free(call->warnings);
     free(call);
 }
 
 void api_reply_json(struct api_call *call, int status, char *body, size_t len)
 {
-    http_respond_take(call->req, status, "application/json", body, len);
+    if (call->warnings && status < 300) {
+        http_respond(call->req, status, "application/json", body, len, call->warnings);
+        free(body);
+    } else {
+        http_respond_take(call->req, status, "application/json", body, len);
+    }
     api_call_finish(call, status);
 }
 

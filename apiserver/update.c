@@ -237,6 +237,10 @@ static void attempt(struct api_call *call)
         carry_over(next, cur);
         rc = api_validate(rt, next, cur, err, sizeof err);
     }
+    if (!rc && !rt->sub[0]) {
+        free(call->warnings);
+        call->warnings = api_field_warnings(rt->kind, next);
+    }
     if (rc) {
         json_decref(cur);
         json_decref(next);

@@ -135,6 +135,7 @@ void httpc_response_free(struct httpc_response *resp)
     if (!resp) return;
     free(resp->body);
     free(resp->content_type);
+    free(resp->warnings);
     memset(resp, 0, sizeof *resp);
 }
 
@@ -192,8 +193,10 @@ struct exchange {
     size_t body_len, body_cap;
     char field[32];      /* header name being read (truncated) */
     size_t field_len;
-    bool in_ctype;
+    enum { HDR_OTHER, HDR_CTYPE, HDR_WARNING } in_hdr;
     char *ctype;
+    char *warnings;      /* Warning header values, one per line */
+    size_t warnings_len;
     int (*on_data)(void *data, const char *buf, size_t len); /* stream mode */
     void *data;
 };
@@ -227,16 +230,37 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 static int on_header_field_complete(llhttp_t *p)
 {
     struct exchange *x = p->data;
-    x->in_ctype = !strcasecmp(x->field, "content-type");
+    x->in_hdr = !strcasecmp(x->field, "content-type") ? HDR_CTYPE
+                : !strcasecmp(x->field, "warning")    ? HDR_WARNING
+                                                      : HDR_OTHER;
+    if (x->in_hdr == HDR_WARNING && x->warnings_len && x->warnings_len < HTTPC_WARNINGS_MAX) {
+        x->warnings[x->warnings_len++] = '\n'; /* after the previous one */
+        x->warnings[x->warnings_len] = '\0';
+    }
     x->field_len = 0;
     x->field[0] = '\0';
+    return 0;
+}
+
+/* Warning headers are kept (up to HTTPC_WARNINGS_MAX bytes in all) for the
+ * caller to show, as kubectl shows the API server's warnings. */
+static int on_warning_value(struct exchange *x, const char *at, size_t len)
+{
+    if (x->warnings_len + len > HTTPC_WARNINGS_MAX) return 0;
+    char *w = realloc(x->warnings, x->warnings_len + len + 2);
+    if (!w) return -1;
+    memcpy(w + x->warnings_len, at, len);
+    x->warnings_len += len;
+    w[x->warnings_len] = '\0';
+    x->warnings = w;
     return 0;
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     struct exchange *x = p->data;
-    if (!x->in_ctype) return 0;
+    if (x->in_hdr == HDR_WARNING) return on_warning_value(x, at, len);
+    if (x->in_hdr != HDR_CTYPE) return 0;
     size_t old = x->ctype ? strlen(x->ctype) : 0;
     char *v = realloc(x->ctype, old + len + 1);
     if (!v) return -1;
@@ -272,6 +296,9 @@ static int on_message_complete(llhttp_t *p)
     if (x->status >= 100 && x->status < 200) { /* interim: the real one follows */
         free(x->ctype);
         x->ctype = NULL;
+        free(x->warnings);
+        x->warnings = NULL;
+        x->warnings_len = 0;
         return 0;
     }
     x->done = true;
@@ -298,6 +325,7 @@ static void ex_free(struct exchange *x)
 {
     free(x->body);
     free(x->ctype);
+    free(x->warnings);
 }
 
 /* Back to the state before the request, keeping the mode. */
@@ -435,6 +463,7 @@ int httpc_request(httpc_t *c, const char *method, const char *path,
     resp->body = x.body;
     resp->body_len = x.body_len;
     resp->content_type = x.ctype;
+    resp->warnings = x.warnings;
     return 0;
 }
 

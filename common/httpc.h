@@ -16,7 +16,10 @@ struct httpc_response {
     char *body;          /* malloc'd, NUL-terminated */
     size_t body_len;
     char *content_type;  /* malloc'd or NULL */
+    char *warnings;      /* Warning header values, '\n'-separated; malloc'd or NULL */
 };
+
+#define HTTPC_WARNINGS_MAX 16384
 
 /* base: "http://127.0.0.1:7070" (trailing slash allowed). NULL on a bad URL
  * (message in errbuf). timeout_ms bounds connect and each read (0: 30 s). */

@@ -8,7 +8,13 @@
  *
  * merge_three_way() walks modified against current (what to set) and
  * original against modified (what to delete), recursing only where both
- * sides are objects; everything else (scalars, lists) is replaced whole. */
+ * sides are objects; everything else (scalars, lists) is replaced whole.
+ * One exception keeps apply idempotent: a list the manifest did not change
+ * since the last apply is left alone when the live list holds everything
+ * the manifest says, item by item, plus fields the server filled in (a
+ * Service port's allocated nodePort). kubectl gets the same from strategic
+ * merge patch; a plain merge patch would send the list back without those
+ * fields on every apply. */
 #include "common/merge.h"
 
 #include <stdbool.h>
@@ -54,6 +60,36 @@ err:
     return NULL;
 }
 
+/* Whether current holds everything modified says: equal scalars and
+ * lists of the same length item by item; objects may have more keys. */
+static bool covers(const json_t *current, const json_t *modified)
+{
+    if (json_is_object(modified)) {
+        if (!json_is_object(current)) return false;
+        const char *key;
+        json_t *mv;
+        json_object_foreach((json_t *)modified, key, mv)
+            if (!covers(json_object_get(current, key), mv)) return false;
+        return true;
+    }
+    if (json_is_array(modified)) {
+        if (!json_is_array(current) || json_array_size(current) != json_array_size(modified))
+            return false;
+        for (size_t i = 0; i < json_array_size(modified); i++)
+            if (!covers(json_array_get(current, i), json_array_get(modified, i))) return false;
+        return true;
+    }
+    return current && json_equal(current, modified);
+}
+
+/* A list to leave out of the patch: unchanged in the manifest since the
+ * last apply (or never applied) and covered by the live list. */
+static bool list_unchanged(const json_t *original, const json_t *modified, const json_t *current)
+{
+    return json_is_array(modified) && (!original || json_equal(original, modified)) &&
+           covers(current, modified);
+}
+
 /* Adds to patch what turns current into modified, and deletes what original
  * had and modified dropped. Any of original/current may be NULL. */
 static int three_way_obj(json_t *patch, const json_t *original,
@@ -74,7 +110,7 @@ static int three_way_obj(json_t *patch, const json_t *original,
                 (json_object_size(sub) && json_object_set(patch, key, sub) < 0))
                 rc = -1;
             json_decref(sub);
-        } else if (!cv || !json_equal(cv, mv)) {
+        } else if (!cv || (!json_equal(cv, mv) && !list_unchanged(ov, mv, cv))) {
             json_t *v = strip_nulls(mv);
             rc = v ? json_object_set_new(patch, key, v) : -1;
         }

@@ -106,6 +106,23 @@ int ctl_status_error(struct ctl *c, int http, const char *body)
     return rc;
 }
 
+/* The server's Warning headers ("299 - \"text\"" each) as kubectl shows
+ * them: "Warning: text" on stderr. */
+static void ctl_print_warnings(const char *warnings)
+{
+    for (const char *p = warnings; p && *p;) {
+        const char *end = strchr(p, '\n');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *q = memchr(p, '"', len);
+        const char *last = len ? p + len - 1 : p;
+        if (q && last > q && *last == '"')
+            fprintf(stderr, "Warning: %.*s\n", (int)(last - q - 1), q + 1);
+        else
+            fprintf(stderr, "Warning: %.*s\n", (int)len, p);
+        p = end ? end + 1 : NULL;
+    }
+}
+
 int ctl_call(struct ctl *c, const char *method, const char *path, const char *ctype,
              const json_t *body, json_t **out, int *http)
 {
@@ -119,6 +136,7 @@ int ctl_call(struct ctl *c, const char *method, const char *path, const char *ct
     if (out) *out = NULL;
     if (http) *http = rc ? 0 : resp.status;
     if (rc) return ctl_fail(c, rc, "%s", eb[0] ? eb : be_strerror(rc));
+    ctl_print_warnings(resp.warnings);
     if (resp.status < 200 || resp.status > 299) {
         rc = ctl_status_error(c, resp.status, resp.body);
     } else if (out && resp.body_len > 0) {

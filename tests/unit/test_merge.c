@@ -102,6 +102,22 @@ static void test_three_way(void)
     /* lists are replaced whole */
     CHECK(three_way_is("{\"l\":[1,2]}", "{\"l\":[1,3]}", "{\"l\":[1,2]}", "{\"l\":[1,3]}"));
     CHECK(three_way_is("{\"l\":[1,2]}", "{\"l\":[1,2]}", "{\"l\":[1,2]}", "{}"));
+    /* a list unchanged in the manifest, whose live items carry fields the
+     * server filled in (a Service port's nodePort): left alone */
+    const char *ports = "{\"spec\":{\"ports\":[{\"port\":80}]}}";
+    const char *live = "{\"spec\":{\"ports\":[{\"port\":80,\"nodePort\":30080}]}}";
+    CHECK(three_way_is(ports, ports, live, "{}"));
+    CHECK(three_way_is(NULL, ports, live, "{}"));
+    /* ... but sent whole once the manifest changes it, or the live list
+     * lost or changed what the manifest says */
+    CHECK(three_way_is(ports, "{\"spec\":{\"ports\":[{\"port\":81}]}}", live,
+                       "{\"spec\":{\"ports\":[{\"port\":81}]}}"));
+    CHECK(three_way_is("{\"spec\":{\"ports\":[{\"port\":80,\"name\":\"a\"}]}}", ports, live,
+                       "{\"spec\":{\"ports\":[{\"port\":80}]}}"));
+    CHECK(three_way_is(ports, ports, "{\"spec\":{\"ports\":[{\"port\":8080,\"nodePort\":1}]}}",
+                       "{\"spec\":{\"ports\":[{\"port\":80}]}}"));
+    CHECK(three_way_is(ports, ports, "{\"spec\":{\"ports\":[{\"port\":80},{\"port\":81}]}}",
+                       "{\"spec\":{\"ports\":[{\"port\":80}]}}"));
     /* a whole subtree dropped */
     CHECK(three_way_is("{\"a\":{\"b\":1},\"k\":1}", "{\"k\":1}", "{\"a\":{\"b\":1},\"k\":1}",
                        "{\"a\":null}"));
