@@ -207,6 +207,12 @@ void agent_sync_soon(struct agent *a)
 
 static void on_sync(uv_timer_t *t) { agent_reconcile_all(t->data); }
 
+void agent_reconcile_soon(struct agent *a)
+{
+    if (uv_is_active((uv_handle_t *)&a->sync_timer) && !a->stopping)
+        uv_timer_start(&a->sync_timer, on_sync, 0, a->cfg.sync_interval_ms);
+}
+
 int agent_start(struct agent *a, char *err, size_t errlen)
 {
     agent_adopt(a);
@@ -266,6 +272,7 @@ void agent_free(struct agent *a)
         agent_pod_free(a, p);
     }
     agent_metrics_stop(a); /* a sampler that never started */
+    agent_env_cache_free(a);
     json_decref(a->labels);
     free(a->wbuf);
     free(a);

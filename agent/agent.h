@@ -28,6 +28,8 @@
 #include <stdio.h>
 #include <uv.h>
 
+#include "common/dict.h"
+
 #include "agent/runtime.h"
 #include "apiserver/http.h"
 #include "common/uvhttp.h"
@@ -154,6 +156,7 @@ struct agent {
     uv_timer_t start_timer;       /* polls containers that are starting */
 
     struct agent_metrics *metrics; /* agent_metrics.c */
+    struct dict envrefs;          /* agent_env.c: ConfigMaps/Secrets by "res/ns/name" */
 
     /* endpoint */
     http_server_t *srv;
@@ -209,6 +212,9 @@ void agent_watch_start(struct agent *a);
 /* agent.c: after a container start, poll the starting containers every
  * 10 ms until they run, then reconcile their pods and report at once. */
 void agent_sync_soon(struct agent *a);
+/* Runs the periodic reconcile of every pod on the next loop iteration
+ * (never from inside the caller: safe from any callback). */
+void agent_reconcile_soon(struct agent *a);
 
 /* agent_reconcile.c */
 void agent_reconcile(struct agent *a, struct apod *p);
@@ -226,6 +232,16 @@ void agent_status_flush(struct agent *a);
 void agent_status_flush_pod(struct agent *a, struct apod *p);
 void agent_event(struct agent *a, const struct apod *p, const char *cname,
                  const char *type, const char *reason, const char *message);
+
+/* agent_env.c: argv and environment of container spec cs (NULL-terminated,
+ * malloc'd: free with agent_strv_free). 0; AGENT_ENV_PENDING while the
+ * ConfigMaps/Secrets it reads are fetched (the pods are reconciled again
+ * when they arrive); BE_INVAL with err when a reference cannot be met. */
+#define AGENT_ENV_PENDING 1
+int agent_env_build(struct agent *a, const struct apod *p, const json_t *cs, char ***argv,
+                    char ***env, char *err, size_t errlen);
+void agent_strv_free(char **v);
+void agent_env_cache_free(struct agent *a);
 
 /* agent_probes.c */
 void agent_probes_tick(struct agent *a);

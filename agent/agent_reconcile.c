@@ -30,7 +30,6 @@
 #include "common/log.h"
 #include "common/quantity.h"
 
-#define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 int64_t agent_backoff_ms(const struct agent *a, int crashes)
 {
@@ -82,62 +81,6 @@ static void set_view(struct acont *c, enum acont_view v, const char *reason, con
 
 /* ---- start ------------------------------------------------------------- */
 
-struct strv {
-    char **v;
-    int n;
-};
-
-static void strv_add(struct strv *s, char *str)
-{
-    char **nv = realloc(s->v, (size_t)(s->n + 2) * sizeof *nv);
-    if (!nv) {
-        free(str);
-        return;
-    }
-    s->v = nv;
-    s->v[s->n++] = str;
-    s->v[s->n] = NULL;
-}
-
-static void strv_free(struct strv *s)
-{
-    for (int i = 0; i < s->n; i++)
-        free(s->v[i]);
-    free(s->v);
-}
-
-static void add_strings(struct strv *s, const json_t *arr)
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach(arr, i, v)
-        if (json_is_string(v))
-            strv_add(s, strdup(json_string_value(v)));
-}
-
-static void build_env(const struct apod *p, const json_t *cs, struct strv *env)
-{
-    bool have_path = false;
-    size_t i;
-    json_t *e;
-    json_array_foreach(json_object_get(cs, "env"), i, e) {
-        const char *n = json_string_value(json_object_get(e, "name"));
-        const char *v = json_string_value(json_object_get(e, "value"));
-        if (!n)
-            continue;
-        char *kv;
-        if (asprintf(&kv, "%s=%s", n, v ? v : "") < 0)
-            continue;
-        have_path |= strcmp(n, "PATH") == 0;
-        strv_add(env, kv);
-    }
-    char *h;
-    if (asprintf(&h, "HOSTNAME=%s", p->name) >= 0)
-        strv_add(env, h);
-    if (!have_path)
-        strv_add(env, strdup(DEFAULT_PATH));
-}
-
 static int64_t resource(const json_t *cs, const char *kind, const char *res)
 {
     const char *q = json_string_value(json_object_get(json_object_get(json_object_get(cs, "resources"), kind), res));
@@ -168,28 +111,36 @@ static void start_failed(struct agent *a, struct apod *p, struct acont *c, int r
 static void start_container(struct agent *a, struct apod *p, struct acont *c, int attempt)
 {
     const json_t *cs = cont_spec(p, c->name);
-    struct strv argv = {0}, env = {0};
-    add_strings(&argv, json_object_get(cs, "command"));
-    add_strings(&argv, json_object_get(cs, "args"));
-    if (argv.n == 0) {
+    char **argv = NULL, **env = NULL, err[256] = "";
+    int rc = agent_env_build(a, p, cs, &argv, &env, err, sizeof err);
+    if (rc == AGENT_ENV_PENDING) {
+        set_view(c, V_WAITING, "ContainerCreating", NULL); /* its ConfigMaps are on the way */
+        return;
+    }
+    if (rc < 0) {
+        start_failed(a, p, c, BE_INVAL, err);
+        return;
+    }
+    if (!argv || !argv[0]) {
+        agent_strv_free(argv);
+        agent_strv_free(env);
         start_failed(a, p, c, BE_INVAL, "no command: images carry no entrypoint, set command");
         return;
     }
-    build_env(p, cs, &env);
     struct rt_container_spec spec = {
         .pod_uid = p->uid, .pod_namespace = p->ns, .pod_name = p->name,
         .container = c->name, .attempt = attempt, .image = c->image,
-        .argv = argv.v, .env = env.v,
+        .argv = argv, .env = env,
         .working_dir = json_string_value(json_object_get(cs, "workingDir")),
         .hostname = p->name,
         .cpu_limit_millis = resource(cs, "limits", "cpu"),
         .mem_limit_bytes = resource(cs, "limits", "memory"),
         .cpu_request_millis = resource(cs, "requests", "cpu"),
     };
-    char id[RT_ID_MAX] = "", err[256] = "";
-    int rc = a->rt->ops->start(a->rt, &spec, id, err, sizeof err);
-    strv_free(&argv);
-    strv_free(&env);
+    char id[RT_ID_MAX] = "";
+    rc = a->rt->ops->start(a->rt, &spec, id, err, sizeof err);
+    agent_strv_free(argv);
+    agent_strv_free(env);
     if (rc < 0) {
         start_failed(a, p, c, rc, err[0] ? err : be_strerror(rc));
         return;

@@ -100,8 +100,15 @@ static int f_start(rt_t *rt, const struct rt_container_spec *s, char id_out[RT_I
     snprintf(c->image, sizeof c->image, "%s", s->image);
     snprintf(c->argv0, sizeof c->argv0, "%s", s->argv[0]);
     snprintf(c->workdir, sizeof c->workdir, "%s", s->working_dir ? s->working_dir : "/");
-    for (char *const *e = s->env; e && *e; e++)
+    for (char *const *e = s->env; e && *e; e++) {
         c->nenv++;
+        size_t n = strlen(c->env);
+        snprintf(c->env + n, sizeof c->env - n, "%s\n", *e);
+    }
+    for (char *const *v = s->argv; v && *v; v++) {
+        size_t n = strlen(c->args);
+        snprintf(c->args + n, sizeof c->args - n, "%s\n", *v);
+    }
     c->attempt = s->attempt;
     c->cpu_limit = s->cpu_limit_millis;
     c->mem_limit = s->mem_limit_bytes;

@@ -16,6 +16,7 @@ struct fake_ctr {
     char id[RT_ID_MAX];
     char pod_uid[64], container[64], image[64], argv0[128], workdir[128];
     int attempt, nenv;
+    char env[1024], args[512]; /* "\n"-joined, as the runtime got them */
     int64_t cpu_limit, mem_limit;
     struct rt_status st;
     int stop_grace;          /* -1: not asked to stop */

@@ -49,7 +49,6 @@ static const struct unhonoured pod_fields[] = {
 static const struct unhonoured container_fields[] = {
     {"volumeMounts", "ignored: volumes are not supported"},
     {"volumeDevices", "ignored"},
-    {"envFrom", "ignored: set variables with env[].value"},
     {"lifecycle", "lifecycle hooks are not run"},
     {"startupProbe", "ignored"},
     {"securityContext", "ignored"},
@@ -129,9 +128,12 @@ static void check_container(struct warn_buf *b, const json_t *c, const char *pre
     size_t i;
     json_t *e;
     json_array_foreach(json_object_get(c, "env"), i, e) {
-        if (present(json_object_get(e, "valueFrom"))) {
+        const json_t *from = json_object_get(e, "valueFrom");
+        if (present(from) && !json_object_get(from, "fieldRef") &&
+            !json_object_get(from, "resourceFieldRef") && !json_object_get(from, "configMapKeyRef") &&
+            !json_object_get(from, "secretKeyRef")) {
             snprintf(where, sizeof where, "%senv[%zu].valueFrom", prefix, i);
-            warn(b, where, "not supported; the variable is not set");
+            warn(b, where, "not supported; the container will not start");
         }
     }
     const char *k;

@@ -15,7 +15,8 @@ make_image
 start_agent n1
 
 # Prints its pid and hostname, then a numbered line every 0.2 s; exits on TERM.
-run_pod iso busybox 'echo "pid=$$"; echo "host=$(hostname)"; i=0; trap "echo bye; exit 0" TERM
+# ($$$$: Kubernetes turns $$ into $ in a command, so the shell sees $$.)
+run_pod iso busybox 'echo "pid=$$$$"; echo "host=$(hostname)"; i=0; trap "echo bye; exit 0" TERM
   while :; do i=$((i+1)); echo "line $i"; sleep 0.2; done' \
   '{"resources":{"limits":{"cpu":"500m","memory":"64Mi"}}}' '{"terminationGracePeriodSeconds":5}'
 wait_for 30 "iso Running" pod_running iso

@@ -32,7 +32,7 @@ spec:
           env:
             - {name: A, value: "1"}
             - name: B
-              valueFrom: {fieldRef: {fieldPath: metadata.name}}
+              valueFrom: {fileKeyRef: {path: x, key: y}}
 ---
 apiVersion: v1
 kind: Service
@@ -48,7 +48,7 @@ for w in \
   'Warning: spec.template.spec.volumes: volumes are not supported; containers see only their image'"'"'s filesystem' \
   'Warning: spec.template.spec.initContainers: init containers are not run' \
   'Warning: spec.template.spec.containers[0].volumeMounts: ignored: volumes are not supported' \
-  'Warning: spec.template.spec.containers[0].env[1].valueFrom: not supported; the variable is not set' \
+  'Warning: spec.template.spec.containers[0].env[1].valueFrom: not supported; the container will not start' \
   'Warning: spec.ports[0].protocol: only TCP is proxied'; do
   grep -qxF "$w" "$T/err" || fail "missing \"$w\" in: $(cat "$T/err")"
 done

@@ -29,6 +29,9 @@ struct env {
     struct sent sent[64];
     int nsent;
     int answer; /* status the fake API answers */
+    /* GETs of these paths answer 200 with the body; other GETs 404 */
+    const char *objs[4][2];
+    int gets;
 };
 
 static struct env *cur_env;
@@ -44,6 +47,16 @@ static int fake_api(struct agent *a, const char *method, const char *path, const
         snprintf(s->method, sizeof s->method, "%s", method);
         snprintf(s->path, sizeof s->path, "%s", path);
         snprintf(s->body, sizeof s->body, "%.*s", (int)len, body ? body : "");
+    }
+    if (!strcmp(method, "GET")) {
+        e->gets++;
+        for (int i = 0; i < 4 && e->objs[i][0]; i++)
+            if (!strcmp(path, e->objs[i][0])) {
+                cb(data, 0, 200, e->objs[i][1], strlen(e->objs[i][1]));
+                return 0;
+            }
+        cb(data, 0, 404, "{}", 2);
+        return 0;
     }
     cb(data, 0, e->answer, "{}", 2);
     return 0;
@@ -288,6 +301,61 @@ static void test_status_json(void)
     env_done(&e);
 }
 
+/* A container's environment as the kubelet builds it: ConfigMaps and
+ * Secrets fetched once, $(VAR) expansion, the downward API. */
+static void test_env_from_refs(void)
+{
+    struct env e;
+    env_init(&e);
+    e.objs[0][0] = "/api/v1/namespaces/default/configmaps/cm";
+    e.objs[0][1] = "{\"data\":{\"color\":\"blue\",\"size\":\"L\"}}";
+    e.objs[1][0] = "/api/v1/namespaces/default/secrets/s";
+    e.objs[1][1] = "{\"data\":{\"pw\":\"c2VjcmV0\"}}";
+    agent_up(&e);
+    json_t *p = pod("u1", "p1", "Always", "busybox");
+    json_t *c = json_array_get(json_path(p, "spec.containers"), 0);
+    json_object_set_new(c, "env", json_pack(
+        "[{s:s,s:s},{s:s,s:s},{s:s,s:{s:{s:s}}},{s:s,s:{s:{s:s,s:s}}},{s:s,s:{s:{s:s,s:s}}},"
+        "{s:s,s:{s:{s:s,s:s}}}]",
+        "name", "A", "value", "1", "name", "B", "value", "$(A)-$(NOPE)-$$(A)",
+        "name", "ME", "valueFrom", "fieldRef", "fieldPath", "metadata.name",
+        "name", "COLOR", "valueFrom", "configMapKeyRef", "name", "cm", "key", "color",
+        "name", "PW", "valueFrom", "secretKeyRef", "name", "s", "key", "pw",
+        "name", "CPU", "valueFrom", "resourceFieldRef", "resource", "limits.cpu", "divisor", "1m"));
+    json_object_set_new(c, "envFrom", json_pack("[{s:s,s:{s:s}}]", "prefix", "CM_",
+                                                "configMapRef", "name", "cm"));
+    json_object_set_new(c, "args", json_pack("[s]", "echo $(COLOR)"));
+    upsert(&e, p); /* the first start waits for the GETs */
+    CHECK(fake_rt_find(e.rt, "u1", "main") == NULL);
+    CHECK_STR(cont(&e, "u1")->reason, "ContainerCreating");
+    agent_reconcile_all(e.a);
+    struct fake_ctr *fc = fake_rt_find(e.rt, "u1", "main");
+    CHECK(fc != NULL);
+    if (fc) {
+        const char *want[] = {"CM_color=blue\n", "CM_size=L\n", "A=1\n", "B=1-$(NOPE)-$(A)\n",
+                              "ME=p1\n", "COLOR=blue\n", "PW=secret\n", "CPU=500\n",
+                              "HOSTNAME=p1\n", "PATH="};
+        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+            if (!strstr(fc->env, want[i])) {
+                fprintf(stderr, "missing %s in env:\n%s", want[i], fc->env);
+                CHECK(0);
+            }
+        CHECK_STR(fc->args, "/bin/sh\n-c\necho blue\n");
+    }
+    CHECK_INT(e.gets, 2); /* one GET per object, shared by its three uses */
+
+    /* a missing ConfigMap: CreateContainerConfigError, nothing started */
+    json_t *p2 = pod("u2", "p2", "Always", "busybox");
+    json_object_set_new(json_array_get(json_path(p2, "spec.containers"), 0), "envFrom",
+                        json_pack("[{s:{s:s}}]", "configMapRef", "name", "nosuch"));
+    upsert(&e, p2);
+    agent_reconcile_all(e.a);
+    CHECK(fake_rt_find(e.rt, "u2", "main") == NULL);
+    CHECK_STR(cont(&e, "u2")->reason, "CreateContainerConfigError");
+    CHECK_STR(cont(&e, "u2")->message, "configmap \"nosuch\" not found");
+    env_done(&e);
+}
+
 static void test_adoption(void)
 {
     struct env e;
@@ -437,6 +505,7 @@ int main(void)
     RUN(test_start_and_restart_always);
     RUN(test_policies);
     RUN(test_status_json);
+    RUN(test_env_from_refs);
     RUN(test_adoption);
     RUN(test_deletion);
     RUN(test_liveness_exec);
