@@ -289,9 +289,10 @@ static void teardown(struct agent *a, struct apod *p)
         return;
     a->rt->ops->remove_pod(a->rt, p->uid);
     if (p->obj) { /* graceful deletion finished: the agent deletes it for good */
-        char path[600];
+        char path[600], body[160];
         snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s", p->ns, p->name);
-        const char *body = "{\"gracePeriodSeconds\":0}";
+        snprintf(body, sizeof body, "{\"gracePeriodSeconds\":0,\"preconditions\":{\"uid\":\"%s\"}}",
+                 p->uid); /* never a new pod of the same name */
         a->api(a, "DELETE", path, "application/json", body, strlen(body), on_final_delete, a);
     }
     log_info(AGENT_COMP, "pod %s/%s (%s): removed", p->ns, p->name, p->uid);

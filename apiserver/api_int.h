@@ -98,6 +98,10 @@ void api_object_desc(const struct api_route *rt, char *buf, size_t len);
  * but does not act on; NULL when there are none. The caller frees it. */
 char *api_field_warnings(const struct kind_info *k, const json_t *obj);
 
+/* delete.c: DELETE of one object (graceful for pods, finalizers for
+ * Foreground/Orphan, Terminating for namespaces). */
+void api_delete_object(struct api_call *call);
+
 /* objects.c: get, create, update, patch, delete, subresources. */
 void api_handle_object(struct api_call *call);
 /* objects.c helpers shared with update.c and list.c */

@@ -1,4 +1,4 @@
-/* objects.c: verbs on single objects: get, create, delete, and the pod
+/* objects.c: verbs on single objects: get, create, and the pod
  * binding subresource. Updates and patches (with their retry loop) are in
  * update.c.
  *
@@ -265,160 +265,6 @@ static void create(struct api_call *call)
     if (rc) api_fail(call, rc, "cannot create: %s", be_strerror(rc));
 }
 
-/* ---- delete ------------------------------------------------------------- */
-
-static void on_delete_commit(void *data, int rc, const struct store_result *res, size_t n)
-{
-    struct api_call *call = data;
-    char desc[320];
-    api_object_desc(&call->route, desc, sizeof desc);
-    if (!rc && n == 1) rc = res[0].rc;
-    if (rc == BE_NOTFOUND) { api_fail(call, rc, "%s not found", desc); return; }
-    if (rc == BE_CONFLICT) {
-        api_fail(call, rc, "Operation cannot be fulfilled on %s: the precondition resourceVersion does not match", desc);
-        return;
-    }
-    if (rc) { api_fail(call, rc, "%s not deleted: %s", desc, be_strerror(rc)); return; }
-    char *out = call->text;
-    call->text = NULL;
-    api_reply_json(call, 200, out, call->text_len);
-}
-
-static void on_mark_commit(void *data, int rc, const struct store_result *res, size_t n)
-{
-    struct api_call *call = data;
-    char desc[320];
-    api_object_desc(&call->route, desc, sizeof desc);
-    if (!rc && n == 1) rc = res[0].rc;
-    if (rc == BE_CONFLICT) {
-        api_fail(call, rc, "Operation cannot be fulfilled on %s: the object has been modified; "
-                 "please apply your changes to the latest version and try again", desc);
-        return;
-    }
-    if (rc) { api_fail(call, rc, "%s not deleted: %s", desc, be_strerror(rc)); return; }
-    size_t len = 0;
-    char *out = api_splice_rv(call->text, call->text_len, res[0].rev, &len);
-    if (!out) { api_fail(call, BE_NOMEM, "out of memory"); return; }
-    api_reply_json(call, 200, out, len);
-}
-
-/* Foreground and Orphan deletion of an object that can own others follow
- * the Kubernetes convention: the object is not deleted here but marked with
- * deletionTimestamp and the "foregroundDeletion" or "orphan" finalizer; the
- * garbage collector (controllers/gc.c) deletes or releases the dependents,
- * drops the finalizer and then deletes the object. */
-static bool mark_for_deletion(struct api_call *call, const char *policy, uint64_t rev)
-{
-    static const char *const owners[] = {"deployments", "replicasets", "daemonsets",
-                                         "statefulsets", "jobs", "cronjobs", NULL};
-    bool owner_kind = false;
-    for (int i = 0; owners[i]; i++) owner_kind |= !strcmp(owners[i], call->route.kind->resource);
-    if (!policy || !owner_kind || !strcmp(policy, "Background")) return false;
-    json_t *obj = json_loadb(call->text, call->text_len, 0, NULL);
-    json_t *md = obj ? json_object_get(obj, "metadata") : NULL;
-    if (!json_is_object(md)) { json_decref(obj); return false; }
-    if (json_object_get(md, "deletionTimestamp")) {
-        /* already being deleted: answer with the object as it is */
-        json_decref(obj);
-        char *out = call->text;
-        call->text = NULL;
-        api_reply_json(call, 200, out, call->text_len);
-        return true;
-    }
-    char ts[32];
-    time_format_rfc3339(time(NULL), ts, sizeof ts);
-    json_object_set_new(md, "deletionTimestamp", json_string(ts));
-    json_t *fins = json_object_get(md, "finalizers");
-    if (!json_is_array(fins)) json_object_set_new(md, "finalizers", fins = json_array());
-    json_array_append_new(fins, json_string(!strcmp(policy, "Orphan") ? "orphan" : "foregroundDeletion"));
-    free(call->text);
-    call->text = json_dump_object(obj, &call->text_len);
-    int rc = call->text ? api_propose_text(call, STORE_UPDATE, obj, rev, on_mark_commit) : BE_NOMEM;
-    json_decref(obj);
-    if (rc) api_fail(call, rc, "cannot delete: %s", be_strerror(rc));
-    return true;
-}
-
-/* Deleting a namespace marks it as Kubernetes does: deletionTimestamp,
- * status.phase Terminating and the "kubernetes" finalizer. The namespace
- * controller (controllers/namespace.c) deletes its contents, then it. */
-static void mark_namespace_terminating(struct api_call *call, uint64_t rev)
-{
-    json_t *obj = json_loadb(call->text, call->text_len, 0, NULL);
-    json_t *md = obj ? json_object_get(obj, "metadata") : NULL;
-    if (!json_is_object(md)) {
-        json_decref(obj);
-        api_fail(call, BE_INTERNAL, "stored namespace is not an object");
-        return;
-    }
-    if (json_object_get(md, "deletionTimestamp")) { /* already terminating */
-        json_decref(obj);
-        char *out = call->text;
-        call->text = NULL;
-        api_reply_json(call, 200, out, call->text_len);
-        return;
-    }
-    char ts[32];
-    time_format_rfc3339(time(NULL), ts, sizeof ts);
-    json_object_set_new(md, "deletionTimestamp", json_string(ts));
-    json_t *spec = json_object_get(obj, "spec"), *status = json_object_get(obj, "status");
-    if (!json_is_object(spec)) json_object_set_new(obj, "spec", spec = json_object());
-    if (!json_is_object(status)) json_object_set_new(obj, "status", status = json_object());
-    json_object_set_new(spec, "finalizers", json_pack("[s]", "kubernetes"));
-    json_object_set_new(status, "phase", json_string("Terminating"));
-    free(call->text);
-    call->text = json_dump_object(obj, &call->text_len);
-    int rc = call->text ? api_propose_text(call, STORE_UPDATE, obj, rev, on_mark_commit) : BE_NOMEM;
-    json_decref(obj);
-    if (rc) api_fail(call, rc, "cannot delete: %s", be_strerror(rc));
-}
-
-static void delete_object(struct api_call *call)
-{
-    struct api_route *rt = &call->route;
-    char desc[320];
-    uint64_t rev = 0, expect = 0;
-    api_object_desc(rt, desc, sizeof desc);
-    if (!strcmp(rt->kind->resource, "namespaces") &&
-        (!strcmp(rt->name, "default") || !strcmp(rt->name, "kube-system") ||
-         !strcmp(rt->name, "kube-public") || !strcmp(rt->name, "kube-node-lease"))) {
-        api_fail(call, BE_FORBIDDEN, "namespace %s may not be deleted", rt->name);
-        return;
-    }
-    if (call->req->body_len) {
-        json_t *opts;
-        if (api_parse_body(call, &opts)) return;
-        call->body = opts;
-        const char *pol = json_path_str(opts, "propagationPolicy");
-        if (pol && strcmp(pol, "Background") && strcmp(pol, "Foreground") && strcmp(pol, "Orphan")) {
-            api_fail(call, BE_INVAL, "propagationPolicy must be Background, Foreground or Orphan, not %s", pol);
-            return;
-        }
-        const char *prv = json_path_str(opts, "preconditions.resourceVersion");
-        if (prv && (expect = strtoull(prv, NULL, 10)) == 0) {
-            api_fail(call, BE_INVAL, "invalid preconditions.resourceVersion %s", prv);
-            return;
-        }
-    }
-    if (store_get(call->api->store, rt->kind->resource, rt->kind->namespaced ? rt->ns : "",
-                  rt->name, &call->text, &call->text_len, &rev)) {
-        api_fail(call, BE_NOTFOUND, "%s not found", desc);
-        return;
-    }
-    if (expect && expect != rev) {
-        api_fail(call, BE_CONFLICT, "Operation cannot be fulfilled on %s: the precondition resourceVersion does not match", desc);
-        return;
-    }
-    if (!strcmp(rt->kind->resource, "namespaces")) {
-        mark_namespace_terminating(call, rev);
-        return;
-    }
-    if (mark_for_deletion(call, call->body ? json_path_str(call->body, "propagationPolicy") : NULL, rev))
-        return;
-    int rc = api_propose_text(call, STORE_DELETE, NULL, expect, on_delete_commit);
-    if (rc) api_fail(call, rc, "cannot delete: %s", be_strerror(rc));
-}
-
 /* ---- dispatch ----------------------------------------------------------- */
 
 void api_handle_object(struct api_call *call)
@@ -428,7 +274,7 @@ void api_handle_object(struct api_call *call)
     if (rt->type == ROUTE_COLLECTION) { create(call); return; }
     if (!strcmp(rt->sub, "log")) { api_handle_pod_log(call); return; }
     if (!strcmp(m, "GET")) { api_consistent_read(call, get_now); return; }
-    if (!strcmp(m, "DELETE") && !rt->sub[0]) { delete_object(call); return; }
+    if (!strcmp(m, "DELETE") && !rt->sub[0]) { api_delete_object(call); return; }
     if (!strcmp(m, "POST") && !strcmp(rt->sub, "binding")) { api_bind_pod(call); return; }
     if ((!strcmp(m, "PUT") || !strcmp(m, "PATCH")) && strcmp(rt->sub, "binding")) {
         api_update_object(call);

@@ -50,8 +50,10 @@ struct ctl_args {
     int nfiles;
     const char *selector, *field_selector, *output, *cascade;
     const char *container, *replicas, *tail;
-    const char *timeout, *to_revision;   /* rollout */
+    const char *timeout, *to_revision;   /* rollout; timeout also delete */
+    const char *grace_period;            /* delete */
     bool watch, follow, ignore_not_found, help;
+    bool force, no_wait;                 /* delete --force, --wait=false */
 };
 
 /* Records a message (printf-style) and returns rc, for `return ctl_fail(...)`. */
@@ -109,6 +111,8 @@ struct ctl_first {
     char msg[1024];
 };
 void ctl_first_note(struct ctl *c, struct ctl_first *f, int rc);
+/* "90s", "5m", "1h30m", "2" (seconds) in seconds; 0 for none, -1 if invalid. */
+long ctl_parse_duration(const char *s);
 int ctl_first_done(struct ctl *c, struct ctl_first *f);
 
 /* Reads a whole file ("-": stdin) of at most max bytes. */

@@ -24,7 +24,7 @@ enum {
 enum flag_id {
     F_SERVER, F_NS, F_ALLNS, F_FILE, F_SELECTOR, F_FIELDSEL, F_OUTPUT, F_WATCH,
     F_CASCADE, F_IGNORE_NF, F_REPLICAS, F_CONTAINER, F_FOLLOW, F_TAIL, F_HELP,
-    F_TIMEOUT, F_TO_REVISION,
+    F_TIMEOUT, F_TO_REVISION, F_GRACE, F_FORCE, F_WAIT,
 };
 
 struct flag {
@@ -51,7 +51,10 @@ static const struct flag flags[] = {
     {'f', "follow", false, V_LOGS, F_FOLLOW},
     {0, "tail", true, V_LOGS, F_TAIL},
     {'h', "help", false, V_ALL, F_HELP},
-    {0, "timeout", true, V_ROLLOUT, F_TIMEOUT},
+    {0, "timeout", true, V_ROLLOUT | V_DELETE, F_TIMEOUT},
+    {0, "grace-period", true, V_DELETE, F_GRACE},
+    {0, "force", false, V_DELETE, F_FORCE},
+    {0, "wait", false, V_DELETE, F_WAIT},
     {0, "to-revision", true, V_ROLLOUT, F_TO_REVISION},
 };
 #define NFLAGS (sizeof flags / sizeof flags[0])
@@ -90,7 +93,8 @@ static const char usage[] =
     "      [-l SEL] [--field-selector SEL] [-o wide|json|yaml|name] [-w]\n"
     "  describe KIND [NAME...]      show objects in detail, with their events\n"
     "  delete KIND NAME... | -f FILE [--cascade=background|foreground|orphan]\n"
-    "      [--ignore-not-found]\n"
+    "      [--ignore-not-found] [--grace-period=SECONDS] [--force] [--wait=false]\n"
+    "      [--timeout=DURATION]  (waits until the objects are gone, as kubectl)\n"
     "  scale KIND/NAME --replicas=N\n"
     "                               set the replicas of a deployment, replicaset or statefulset\n"
     "  logs POD [-c CONTAINER] [-f] [--tail N]\n"
@@ -165,6 +169,9 @@ static int set_flag(struct parse *p, const struct flag *f, const char *value, co
     case F_HELP: a->help = on; break;
     case F_TIMEOUT: a->timeout = value; break;
     case F_TO_REVISION: a->to_revision = value; break;
+    case F_GRACE: a->grace_period = value; break;
+    case F_FORCE: a->force = on; break;
+    case F_WAIT: a->no_wait = !on; break;
     }
     return 0;
 }

@@ -2,13 +2,16 @@
  * (the cluster verbs are in cluster.c).
  *
  * Each is one or a few requests: delete sends DELETE with DeleteOptions
- * (propagationPolicy from --cascade); scale merge-patches the scale
+ * (propagationPolicy from --cascade, gracePeriodSeconds from
+ * --grace-period/--force) and, as kubectl, waits until an object the
+ * server only marked for deletion is gone (--wait=false does not); scale merge-patches the scale
  * subresource; logs streams the pod's log subresource to stdout as it
  * arrives; version asks /version. */
 #include "ctl/ctl.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/errors.h"
 #include "common/jsonutil.h"
@@ -27,31 +30,107 @@ static int cascade_policy(struct ctl *c, const char *v, const char **policy)
     return 0;
 }
 
+struct delete_opts {
+    const char *policy;
+    long long grace;      /* -1: the object's own */
+    bool ignore_missing, wait;
+    long timeout_s;       /* 0: the grace period + 60 s */
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* As kubectl does: an object the server only marked (a pod stopping
+ * gracefully, finalizers to run) is waited for until it is gone, or a new
+ * object of the same name (another uid) has taken its place. */
+static int wait_gone(struct ctl *c, const char *path, const char *ref, const char *name,
+                     const json_t *marked, long timeout_s)
+{
+    const char *uid = json_path_str(marked, "metadata.uid");
+    json_t *g = json_path(marked, "metadata.deletionGracePeriodSeconds");
+    if (!timeout_s) timeout_s = (json_is_integer(g) ? (long)json_integer_value(g) : 30) + 60;
+    int64_t deadline = mono_ms() + timeout_s * 1000;
+    while (mono_ms() < deadline) {
+        struct httpc_response r = {0};
+        char eb[256];
+        int rc = httpc_request(c->http, "GET", path, NULL, NULL, 0, &r, eb, sizeof eb);
+        bool gone = rc == 0 && r.status == 404;
+        if (rc == 0 && r.status == 200) {
+            json_t *o = json_loadb(r.body, r.body_len, 0, NULL);
+            const char *now_uid = json_path_str(o, "metadata.uid");
+            gone = uid && now_uid && strcmp(uid, now_uid);
+            json_decref(o);
+        }
+        httpc_response_free(&r);
+        if (gone) return 0;
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return ctl_fail(c, BE_TIMEOUT, "timed out waiting for %s \"%s\" to be deleted", ref, name);
+}
+
 static int delete_one(struct ctl *c, const struct kind_info *k, const char *ns, const char *name,
-                      const char *policy, bool ignore_missing)
+                      const struct delete_opts *o)
 {
     struct sbuf p = {0};
     ctl_path(&p, k, ns, name, NULL);
     json_t *opts = json_pack("{s:s, s:s, s:s}", "kind", "DeleteOptions", "apiVersion", "v1",
-                             "propagationPolicy", policy);
+                             "propagationPolicy", o->policy);
+    if (o->grace >= 0) json_object_set_new(opts, "gracePeriodSeconds", json_integer(o->grace));
     int http = 0;
-    int rc = ctl_call(c, "DELETE", p.s, NULL, opts, NULL, &http);
+    json_t *out = NULL;
+    int rc = ctl_call(c, "DELETE", p.s, NULL, opts, &out, &http);
     json_decref(opts);
-    sb_free(&p);
-    if (rc && http == 404 && ignore_missing) return 0;
-    if (!rc) {
-        char ref[160];
-        ctl_kind_ref(k, ref, sizeof ref);
+    char ref[160];
+    ctl_kind_ref(k, ref, sizeof ref);
+    if (rc && http == 404 && o->ignore_missing) rc = 0;
+    else if (!rc) {
         printf("%s \"%s\" deleted\n", ref, name);
         fflush(stdout);
+        if (o->wait && json_path_str(out, "metadata.deletionTimestamp"))
+            rc = wait_gone(c, p.s, ref, name, out, o->timeout_s);
     }
+    json_decref(out);
+    sb_free(&p);
     return rc;
+}
+
+/* --grace-period and --force as kubectl takes them: 0 needs --force (else
+ * it becomes 1), --force alone means 0. */
+static int delete_options(struct ctl *c, const struct ctl_args *a, struct delete_opts *o)
+{
+    int rc = cascade_policy(c, a->cascade, &o->policy);
+    if (rc) return rc;
+    o->grace = -1;
+    if (a->grace_period) {
+        char *end;
+        o->grace = strtoll(a->grace_period, &end, 10);
+        if (!*a->grace_period || *end || o->grace < -1)
+            return ctl_fail(c, BE_INVAL, "invalid --grace-period \"%s\": expected an integer >= -1",
+                            a->grace_period);
+    }
+    if (a->force && o->grace < 0) o->grace = 0;
+    if (o->grace == 0 && !a->force) o->grace = 1;
+    if (a->force && o->grace == 0)
+        fprintf(stderr, "Warning: Immediate deletion does not wait for confirmation that the running "
+                        "resource has been terminated. The resource may continue to run on the "
+                        "cluster indefinitely.\n");
+    o->timeout_s = ctl_parse_duration(a->timeout);
+    if (o->timeout_s < 0)
+        return ctl_fail(c, BE_INVAL, "invalid --timeout \"%s\": use e.g. 90s, 5m, 1h", a->timeout);
+    o->ignore_missing = a->ignore_not_found;
+    o->wait = !a->no_wait;
+    return 0;
 }
 
 int ctl_cmd_delete(struct ctl *c, const struct ctl_args *a)
 {
-    const char *policy = "Background";
-    int rc = cascade_policy(c, a->cascade, &policy);
+    struct delete_opts o = {0};
+    int rc = delete_options(c, a, &o);
     if (rc) return rc;
     struct ctl_first first = {0};
     if (a->nfiles) {
@@ -60,8 +139,7 @@ int ctl_cmd_delete(struct ctl *c, const struct ctl_args *a)
         rc = ctl_read_manifests(c, a->files, a->nfiles, false, &objs);
         if (rc) return rc;
         for (size_t i = 0; i < objs.n; i++)
-            ctl_first_note(c, &first, delete_one(c, objs.v[i].kind, objs.v[i].ns, objs.v[i].name,
-                                                 policy, a->ignore_not_found));
+            ctl_first_note(c, &first, delete_one(c, objs.v[i].kind, objs.v[i].ns, objs.v[i].name, &o));
         ctl_objs_free(&objs);
         return ctl_first_done(c, &first);
     }
@@ -75,8 +153,7 @@ int ctl_cmd_delete(struct ctl *c, const struct ctl_args *a)
     if (rc) return rc;
     if (n == 0) rc = ctl_fail(c, BE_INVAL, "resource(s) were provided, but no name was specified");
     for (int i = 0; !rc && i < n; i++)
-        ctl_first_note(c, &first, delete_one(c, refs[i].kind, ctl_ns_for(c, refs[i].kind), refs[i].name,
-                                             policy, a->ignore_not_found));
+        ctl_first_note(c, &first, delete_one(c, refs[i].kind, ctl_ns_for(c, refs[i].kind), refs[i].name, &o));
     free(refs);
     return rc ? rc : ctl_first_done(c, &first);
 }

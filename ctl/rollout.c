@@ -161,29 +161,10 @@ static int follow_data(void *data, const char *buf, size_t len)
     return stop;
 }
 
-/* "90s", "5m", "1h30m", "2" (seconds); 0 = no timeout. -1 if invalid. */
-static long parse_duration(const char *s)
-{
-    long total = 0;
-    if (!s || !*s) return 0;
-    while (*s) {
-        if (!isdigit((unsigned char)*s)) return -1;
-        long n = strtol(s, (char **)&s, 10);
-        long mul = 1;
-        if (*s == 'h') mul = 3600, s++;
-        else if (*s == 'm' && s[1] != 's') mul = 60, s++;
-        else if (*s == 's') s++;
-        else if (!strncmp(s, "ms", 2)) { mul = 0; s += 2; }
-        else if (*s) return -1;
-        total += n * mul;
-    }
-    return total;
-}
-
 static int rollout_status(struct ctl *c, const struct kind_info *k, const char *name,
                           const struct ctl_args *a)
 {
-    long timeout = parse_duration(a->timeout);
+    long timeout = ctl_parse_duration(a->timeout);
     if (timeout < 0) return ctl_fail(c, BE_INVAL, "invalid --timeout \"%s\": use e.g. 90s, 5m, 1h", a->timeout);
     time_t end = timeout ? time(NULL) + timeout : 0;
     struct follow f = {.c = c, .name = name};

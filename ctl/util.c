@@ -7,6 +7,8 @@
 #define _GNU_SOURCE
 #include "ctl/ctl.h"
 
+#include <ctype.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +62,25 @@ int ctl_first_done(struct ctl *c, struct ctl_first *f)
 {
     if (f->rc) snprintf(c->err, sizeof c->err, "%s", f->msg);
     return f->rc;
+}
+
+/* "90s", "5m", "1h30m", "2" (seconds); 0 = no timeout. -1 if invalid. */
+long ctl_parse_duration(const char *s)
+{
+    long total = 0;
+    if (!s || !*s) return 0;
+    while (*s) {
+        if (!isdigit((unsigned char)*s)) return -1;
+        long n = strtol(s, (char **)&s, 10);
+        long mul = 1;
+        if (*s == 'h') mul = 3600, s++;
+        else if (*s == 'm' && s[1] != 's') mul = 60, s++;
+        else if (*s == 's') s++;
+        else if (!strncmp(s, "ms", 2)) { mul = 0; s += 2; }
+        else if (*s) return -1;
+        total += n * mul;
+    }
+    return total;
 }
 
 /* ---- sbuf ---- */

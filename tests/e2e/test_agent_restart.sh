@@ -35,8 +35,10 @@ wait_for 10 "keep keeps writing while the agent is down" sh -c "[ \$(wc -l <'$KL
 kill -0 "$PID" || fail "keep's process died with the agent"
 pass "agent killed -9: the container (pid $PID) keeps running"
 
-# While the agent is down: delete one pod, create another.
-ctl delete pod doomed >/dev/null || fail "delete doomed"
+# While the agent is down: delete one pod (it stays Terminating: no agent
+# to stop it, so no waiting for it to go), create another.
+ctl delete pod doomed --wait=false >/dev/null || fail "delete doomed"
+[ -n "$(pod_field doomed .metadata.deletionTimestamp)" ] || fail "doomed not marked for deletion"
 run_pod newborn busybox "$LOOP" '{}' '{"terminationGracePeriodSeconds":2}'
 kill -0 "$DPID" || fail "doomed stopped with no agent to stop it"
 
