@@ -59,6 +59,36 @@ static void on_mark_commit(void *data, int rc, const struct store_result *res, s
     api_reply_json(call, 200, out, len);
 }
 
+/* The stored object (call->text) parsed, with its metadata; NULL if the
+ * store holds something that is not an object with metadata. */
+static json_t *stored_object(struct api_call *call, json_t **md)
+{
+    json_t *obj = json_loadb(call->text, call->text_len, 0, NULL);
+    *md = obj ? json_object_get(obj, "metadata") : NULL;
+    if (json_is_object(*md)) return obj;
+    json_decref(obj);
+    return NULL;
+}
+
+/* A delete of an object already marked answers with it as it is. */
+static void reply_stored(struct api_call *call)
+{
+    char *out = call->text;
+    call->text = NULL;
+    api_reply_json(call, 200, out, call->text_len);
+}
+
+/* Stores obj (the marked object; its reference is taken) at rev, answering
+ * from the commit. */
+static void propose_mark(struct api_call *call, json_t *obj, uint64_t rev)
+{
+    free(call->text);
+    call->text = json_dump_object(obj, &call->text_len);
+    int rc = call->text ? api_propose_text(call, STORE_UPDATE, obj, rev, on_mark_commit) : BE_NOMEM;
+    json_decref(obj);
+    if (rc) api_fail(call, rc, "cannot delete: %s", be_strerror(rc));
+}
+
 /* Foreground and Orphan deletion of an object that can own others follow
  * the Kubernetes convention: the object is not deleted here but marked with
  * deletionTimestamp and the "foregroundDeletion" or "orphan" finalizer; the
@@ -71,15 +101,11 @@ static bool mark_for_deletion(struct api_call *call, const char *policy, uint64_
     bool owner_kind = false;
     for (int i = 0; owners[i]; i++) owner_kind |= !strcmp(owners[i], call->route.kind->resource);
     if (!policy || !owner_kind || !strcmp(policy, "Background")) return false;
-    json_t *obj = json_loadb(call->text, call->text_len, 0, NULL);
-    json_t *md = obj ? json_object_get(obj, "metadata") : NULL;
-    if (!json_is_object(md)) { json_decref(obj); return false; }
+    json_t *md, *obj = stored_object(call, &md);
+    if (!obj) return false;
     if (json_object_get(md, "deletionTimestamp")) {
-        /* already being deleted: answer with the object as it is */
         json_decref(obj);
-        char *out = call->text;
-        call->text = NULL;
-        api_reply_json(call, 200, out, call->text_len);
+        reply_stored(call);
         return true;
     }
     char ts[32];
@@ -88,11 +114,7 @@ static bool mark_for_deletion(struct api_call *call, const char *policy, uint64_
     json_t *fins = json_object_get(md, "finalizers");
     if (!json_is_array(fins)) json_object_set_new(md, "finalizers", fins = json_array());
     json_array_append_new(fins, json_string(!strcmp(policy, "Orphan") ? "orphan" : "foregroundDeletion"));
-    free(call->text);
-    call->text = json_dump_object(obj, &call->text_len);
-    int rc = call->text ? api_propose_text(call, STORE_UPDATE, obj, rev, on_mark_commit) : BE_NOMEM;
-    json_decref(obj);
-    if (rc) api_fail(call, rc, "cannot delete: %s", be_strerror(rc));
+    propose_mark(call, obj, rev);
     return true;
 }
 
@@ -110,18 +132,14 @@ static bool uid_matches(const char *json, size_t len, const char *uid)
  * controller (controllers/namespace.c) deletes its contents, then it. */
 static void mark_namespace_terminating(struct api_call *call, uint64_t rev)
 {
-    json_t *obj = json_loadb(call->text, call->text_len, 0, NULL);
-    json_t *md = obj ? json_object_get(obj, "metadata") : NULL;
-    if (!json_is_object(md)) {
-        json_decref(obj);
+    json_t *md, *obj = stored_object(call, &md);
+    if (!obj) {
         api_fail(call, BE_INTERNAL, "stored namespace is not an object");
         return;
     }
     if (json_object_get(md, "deletionTimestamp")) { /* already terminating */
         json_decref(obj);
-        char *out = call->text;
-        call->text = NULL;
-        api_reply_json(call, 200, out, call->text_len);
+        reply_stored(call);
         return;
     }
     char ts[32];
@@ -132,11 +150,7 @@ static void mark_namespace_terminating(struct api_call *call, uint64_t rev)
     if (!json_is_object(status)) json_object_set_new(obj, "status", status = json_object());
     json_object_set_new(spec, "finalizers", json_pack("[s]", "kubernetes"));
     json_object_set_new(status, "phase", json_string("Terminating"));
-    free(call->text);
-    call->text = json_dump_object(obj, &call->text_len);
-    int rc = call->text ? api_propose_text(call, STORE_UPDATE, obj, rev, on_mark_commit) : BE_NOMEM;
-    json_decref(obj);
-    if (rc) api_fail(call, rc, "cannot delete: %s", be_strerror(rc));
+    propose_mark(call, obj, rev);
 }
 
 /* The grace period of a pod delete: -1 for "delete now". */
@@ -161,33 +175,22 @@ static long long pod_grace(struct api_call *call, const json_t *pod)
 /* Marks a running pod for graceful deletion; false when it goes at once. */
 static bool mark_pod_terminating(struct api_call *call, uint64_t rev)
 {
-    json_t *pod = json_loadb(call->text, call->text_len, 0, NULL);
-    json_t *md = pod ? json_object_get(pod, "metadata") : NULL;
-    if (!json_is_object(md)) {
-        json_decref(pod);
-        return false;
-    }
-    long long grace = pod_grace(call, pod);
+    json_t *md, *pod = stored_object(call, &md);
+    long long grace = pod ? pod_grace(call, pod) : -1;
     if (grace < 0) {
         json_decref(pod);
         return false;
     }
     if (json_object_get(md, "deletionTimestamp")) { /* already terminating */
         json_decref(pod);
-        char *out = call->text;
-        call->text = NULL;
-        api_reply_json(call, 200, out, call->text_len);
+        reply_stored(call);
         return true;
     }
     char ts[32];
     time_format_rfc3339(time(NULL) + (time_t)grace, ts, sizeof ts);
     json_object_set_new(md, "deletionTimestamp", json_string(ts));
     json_object_set_new(md, "deletionGracePeriodSeconds", json_integer(grace));
-    free(call->text);
-    call->text = json_dump_object(pod, &call->text_len);
-    int rc = call->text ? api_propose_text(call, STORE_UPDATE, pod, rev, on_mark_commit) : BE_NOMEM;
-    json_decref(pod);
-    if (rc) api_fail(call, rc, "cannot delete: %s", be_strerror(rc));
+    propose_mark(call, pod, rev);
     return true;
 }
 
