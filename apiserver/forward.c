@@ -10,7 +10,7 @@
  * served from the local state machine and never come here.
  *
  * With no known leader (an election is running, or this member is cut off)
- * the request waits, polled every 20 ms, for at most FWD_WAIT_MS; then it
+ * the request waits, polled every FWD_POLL_MS, for at most FWD_WAIT_MS; then it
  * gets 503 with a Status. A forwarded request carries the query parameter
  * berthForwarded=1; a member that receives one and is not the leader answers
  * 503 instead of forwarding again, so two members with stale ideas of the
@@ -29,7 +29,7 @@
 #include "common/uvhttp.h"
 
 #define FWD_WAIT_MS 2000
-#define FWD_POLL_MS 20
+#define FWD_POLL_MS 5 /* a waiting request starts within 5 ms of a leader being known */
 #define FWD_TIMEOUT_MS 10000
 #define CTL_TIMEOUT_MS 1500
 #define HOP_PARAM "berthForwarded"
