@@ -98,6 +98,7 @@ if [ -n "${EL:-}" ]; then
 fi
 fi
 
+[ "$KILLS" -gt 0 ] || exit 0
 echo "== write gap when the leader is killed (SIGKILL), $KILLS kills"
 rm -f "$DIR/stop" "$DIR/marks"
 python3 "$ROOT/tests/e2e/ha_client.py" load --urls "$(url 1),$(url 2),$(url 3)" --prefix gap --threads 3 \
