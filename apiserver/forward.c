@@ -10,7 +10,7 @@
  * served from the local state machine and never come here.
  *
  * With no known leader (an election is running, or this member is cut off)
- * the request waits, polled every 20 ms, for at most FWD_WAIT_MS; then it
+ * the request waits, polled every FWD_POLL_MS, for at most FWD_WAIT_MS; then it
  * gets 503 with a Status. A forwarded request carries the query parameter
  * berthForwarded=1; a member that receives one and is not the leader answers
  * 503 instead of forwarding again, so two members with stale ideas of the
@@ -29,10 +29,11 @@
 #include "common/uvhttp.h"
 
 #define FWD_WAIT_MS 2000
-#define FWD_POLL_MS 20
+#define FWD_POLL_MS 5 /* a waiting request starts within 5 ms of a leader being known */
 #define FWD_TIMEOUT_MS 10000
 #define CTL_TIMEOUT_MS 1500
 #define HOP_PARAM "berthForwarded"
+#define URL_TTL_MS 1000 /* how long a looked-up leader API URL is reused */
 
 struct peer {
     char url[256];
@@ -56,6 +57,11 @@ struct api_fwd {
     struct fwd_wait *waits;
     bool stopping;
     int closing;     /* clients and timers still closing */
+    /* the leader's API URL, looked up in the members registry (a store
+     * list and a JSON parse per member) at most every URL_TTL_MS, on a
+     * leader change or after a failed forward, not per request */
+    uint64_t url_id, url_at;
+    char url[256];
     unsigned long long forwarded, failed;
 };
 
@@ -153,7 +159,10 @@ static void on_forwarded(void *data, int rc, int status, const char *body, size_
     struct fwd_req *r = data;
     struct api_call *call = r->call;
     if (rc) {
-        if (call->api->fwd) call->api->fwd->failed++;
+        if (call->api->fwd) {
+            call->api->fwd->failed++;
+            call->api->fwd->url_id = 0;
+        }
         api_fail(call, rc == BE_TIMEOUT ? BE_TIMEOUT : BE_UNAVAIL,
                  "the raft leader at %s did not answer: %s", r->url, body ? body : be_strerror(rc));
     } else {
@@ -195,6 +204,20 @@ static void send_to(struct api_call *call, const char *url, const char *ctype)
     call->api->fwd->forwarded++;
 }
 
+/* The API URL of leader lid into url; nonzero if it is not registered. */
+static int leader_url(struct api_fwd *f, uint64_t lid, char *url, size_t len)
+{
+    uint64_t now = uv_now(f->api->loop);
+    if (f->url_id != lid || now - f->url_at >= URL_TTL_MS) {
+        f->url_id = 0;
+        if (api_member_api_url(f->api, lid, f->url, sizeof f->url)) return 1;
+        f->url_id = lid;
+        f->url_at = now;
+    }
+    snprintf(url, len, "%s", f->url);
+    return 0;
+}
+
 /* 0: forwarded or answered; 1: no leader known yet (caller may wait). */
 static int try_route(struct api_call *call, const char *ctype, void (*local)(struct api_call *))
 {
@@ -206,7 +229,7 @@ static int try_route(struct api_call *call, const char *ctype, void (*local)(str
     uint64_t lid = store_leader_id(api->store);
     if (!lid) return 1;
     char url[256];
-    if (api_member_api_url(api, lid, url, sizeof url)) return 1;
+    if (!api->fwd || leader_url(api->fwd, lid, url, sizeof url)) return 1;
     send_to(call, url, ctype);
     return 0;
 }

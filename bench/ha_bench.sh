@@ -11,7 +11,8 @@
 #      gap without acknowledged writes around each kill, and the median.
 # Environment: BIN (default build/bin: use a release build), DURATION (10),
 # CONC (64), KILLS (10), BENCH_DIR (/var/tmp/berth-ha-bench), ELECTION_MS
-# (berthd --election-timeout-ms, default 300), SKIP_THROUGHPUT=1, KEEP=1.
+# (berthd --election-timeout-ms; unset: berthd's default), BERTHD_FLAGS (more
+# berthd flags), LOG_LEVEL (warn), SKIP_THROUGHPUT=1, KEEP=1.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BIN=${BIN:-$ROOT/build/bin}
@@ -37,8 +38,8 @@ url() { echo "http://127.0.0.1:$(api "$1")"; }
 start() {  # start I [flags]
   local i=$1; shift
   "$BIN/berthd" --name "s$i" --data-dir "$DIR/s$i" --listen "127.0.0.1:$(api "$i")" \
-    --raft "127.0.0.1:$(( $(api "$i") + 1 ))" --log-level warn \
-    --election-timeout-ms "${ELECTION_MS:-300}" "$@" >"$DIR/s$i.out" 2>>"$DIR/s$i.log" &
+    --raft "127.0.0.1:$(( $(api "$i") + 1 ))" --log-level "${LOG_LEVEL:-warn}" \
+    ${ELECTION_MS:+--election-timeout-ms "$ELECTION_MS"} ${BERTHD_FLAGS:-} "$@" >"$DIR/s$i.out" 2>>"$DIR/s$i.log" &
   SPID[$i]=$!; PIDS+=($!)
   for _ in $(seq 1 400); do grep -q ready "$DIR/s$i.out" 2>/dev/null && return 0; sleep 0.05; done
   echo "berthd s$i did not start: $(tail -5 "$DIR/s$i.log")" >&2; exit 1
@@ -97,6 +98,7 @@ if [ -n "${EL:-}" ]; then
 fi
 fi
 
+[ "$KILLS" -gt 0 ] || exit 0
 echo "== write gap when the leader is killed (SIGKILL), $KILLS kills"
 rm -f "$DIR/stop" "$DIR/marks"
 python3 "$ROOT/tests/e2e/ha_client.py" load --urls "$(url 1),$(url 2),$(url 3)" --prefix gap --threads 3 \

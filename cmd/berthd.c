@@ -55,8 +55,8 @@ static void usage(FILE *f)
             "                             (berthctl cluster snapshot save); empty data dir\n"
             "  --recover                  lost quorum: make this member the only one, from its\n"
             "                             own data; the others rejoin with --join\n"
-            "  --election-timeout-ms N    raft election timeout (default 300)\n"
-            "  --heartbeat-ms N           raft heartbeat (default 50)\n"
+            "  --election-timeout-ms N    raft election timeout (default 200)\n"
+            "  --heartbeat-ms N           raft heartbeat (default 25)\n"
             "  --snapshot-threshold N     most raft entries between snapshots (default 65536;\n"
             "                             also when the log outgrows the database)\n"
             "  --watch-window N           events kept for watch resume (default 20000)\n"
@@ -312,6 +312,10 @@ int main(int argc, char **argv)
     }
     if (split_hostport(raft, rhost, sizeof rhost, &rport)) {
         fprintf(stderr, "berthd: --raft %s: want HOST:PORT\n", raft);
+        return 2;
+    }
+    if (sc.election_timeout_ms && sc.heartbeat_ms && sc.heartbeat_ms >= sc.election_timeout_ms) {
+        fprintf(stderr, "berthd: --heartbeat-ms must be below --election-timeout-ms\n");
         return 2;
     }
     if ((join != NULL) + (restore != NULL) + recover > 1) {

@@ -28,6 +28,7 @@
 #define UVH_RBUF 16384
 
 struct uvh_conn;
+struct uvh_write;
 
 struct uvh_req {
     struct uvh_req *next;
@@ -46,6 +47,7 @@ struct uvh_req {
     size_t blen, bcap;
     bool got_bytes, toobig;
     int fail_rc;             /* deferred failure */
+    struct uvh_write *wr;    /* write of wbuf still in flight (not a copy) */
     char msg[200];
 };
 
@@ -74,7 +76,7 @@ struct uvhttp {
     struct uvhttp_config cfg;
     llhttp_settings_t settings;
     struct uvh_conn *conns;
-    unsigned npooled;
+    unsigned npooled, nidle;       /* idle ones sit at the front of conns */
     struct uvh_req *qhead, *qtail; /* waiting for a connection */
     struct uvh_req *dead;          /* deferred failures */
     uv_timer_t qtimer;
@@ -92,9 +94,20 @@ static void on_qtimer(uv_timer_t *t);
 
 /* ---- requests --------------------------------------------------------- */
 
+struct uvh_write {
+    uv_write_t w;
+    char *own;          /* freed when the write completes */
+    struct uvh_req *r;  /* the request whose wbuf is being written */
+};
+
 static void req_free(struct uvh_req *r)
 {
-    free(r->wbuf);
+    if (r->wr) { /* its bytes are still being written: the write frees them */
+        r->wr->own = r->wbuf;
+        r->wr->r = NULL;
+    } else {
+        free(r->wbuf);
+    }
     free(r->body);
     free(r);
 }
@@ -237,6 +250,8 @@ static void conn_close(struct uvh_conn *k)
     if (k->state == C_CLOSING)
         return;
     uvhttp_t *c = k->c;
+    if (k->state == C_IDLE)
+        c->nidle--;
     k->state = C_CLOSING;
     for (struct uvh_conn **pp = &c->conns; *pp; pp = &(*pp)->next)
         if (*pp == k) {
@@ -314,7 +329,16 @@ static void after_complete(struct uvh_conn *k)
     bool keep = !r->stream && !c->closing && llhttp_should_keep_alive(&k->parser);
     if (keep) {
         k->state = C_IDLE;
+        c->nidle++;
         k->served++;
+        if (c->conns != k) { /* to the front, where pump() looks first */
+            struct uvh_conn **pp = &c->conns;
+            while (*pp != k)
+                pp = &(*pp)->next;
+            *pp = k->next;
+            k->next = c->conns;
+            c->conns = k;
+        }
         llhttp_init(&k->parser, HTTP_RESPONSE, &c->settings);
         k->parser.data = k;
         arm_conn_timer(k, c->cfg.idle_ms);
@@ -379,16 +403,13 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         conn_fail(k, BE_PROTO, "%s: bad HTTP response: %s", k->c->base, llhttp_errno_name(e));
 }
 
-struct uvh_write {
-    uv_write_t w;
-    char *buf;
-};
-
 static void on_written(uv_write_t *w, int status)
 {
     struct uvh_write *wr = (struct uvh_write *)w;
     struct uvh_conn *k = w->data;
-    free(wr->buf);
+    if (wr->r)
+        wr->r->wr = NULL;
+    free(wr->own);
     free(wr);
     if (status < 0 && status != UV_ECANCELED && k->state != C_CLOSING)
         conn_fail(k, BE_UNAVAIL, "%s: write: %s", k->c->base, uv_strerror(status));
@@ -398,21 +419,29 @@ static void on_written(uv_write_t *w, int status)
 static void conn_send(struct uvh_conn *k)
 {
     struct uvh_req *r = k->req;
+    if (k->state == C_IDLE)
+        k->c->nidle--;
     k->state = C_BUSY;
     r->conn = k;
+    /* wbuf is written in place; only a retry whose first write is still
+     * pending on the failed connection writes a copy */
     struct uvh_write *wr = malloc(sizeof *wr);
-    char *copy = wr ? malloc(r->wlen) : NULL;
+    char *src = r->wbuf;
+    if (wr && r->wr && (src = malloc(r->wlen)))
+        memcpy(src, r->wbuf, r->wlen);
     int rc = UV_ENOMEM;
-    if (copy) {
-        memcpy(copy, r->wbuf, r->wlen);
-        wr->buf = copy;
+    if (wr && src) {
+        wr->own = src == r->wbuf ? NULL : src;
+        wr->r = src == r->wbuf ? r : NULL;
         wr->w.data = k;
-        uv_buf_t b = uv_buf_init(copy, (unsigned)r->wlen);
+        uv_buf_t b = uv_buf_init(src, (unsigned)r->wlen);
         rc = uv_write(&wr->w, (uv_stream_t *)&k->tcp, &b, 1, on_written);
+        if (rc == 0 && wr->r)
+            r->wr = wr;
     }
     if (rc < 0) {
-        if (copy)
-            free(copy);
+        if (wr && src && src != r->wbuf)
+            free(src);
         free(wr);
         set_msg(r, "%s: write: %s", k->c->base, uv_strerror(rc));
         k->req = NULL;
@@ -532,7 +561,7 @@ static void pump(uvhttp_t *c)
 {
     while (c->qhead && !c->closing) {
         struct uvh_conn *idle = NULL;
-        for (struct uvh_conn *k = c->conns; k; k = k->next)
+        for (struct uvh_conn *k = c->nidle ? c->conns : NULL; k; k = k->next)
             if (k->state == C_IDLE) {
                 idle = k;
                 break;
@@ -603,37 +632,6 @@ static void arm_qtimer(uvhttp_t *c)
 }
 
 /* ---- public API ------------------------------------------------------- */
-
-int uvhttp_parse_url(const char *url, char *host, size_t hostlen, int *port)
-{
-    if (!url || strncmp(url, "http://", 7) != 0)
-        return BE_INVAL;
-    const char *h = url + 7, *end = h + strcspn(h, "/?#");
-    const char *hs = h, *he, *colon;
-    if (*h == '[') {
-        hs = h + 1;
-        he = memchr(hs, ']', (size_t)(end - hs));
-        if (!he)
-            return BE_INVAL;
-        colon = he + 1 < end && he[1] == ':' ? he + 1 : NULL;
-    } else {
-        colon = memchr(h, ':', (size_t)(end - h));
-        he = colon ? colon : end;
-    }
-    if (he == hs || (size_t)(he - hs) >= hostlen)
-        return BE_INVAL;
-    memcpy(host, hs, (size_t)(he - hs));
-    host[he - hs] = '\0';
-    *port = 80;
-    if (colon) {
-        char *e;
-        long p = strtol(colon + 1, &e, 10);
-        if (e != end || p <= 0 || p > 65535)
-            return BE_INVAL;
-        *port = (int)p;
-    }
-    return 0;
-}
 
 int uvhttp_new(uv_loop_t *loop, const char *base, const struct uvhttp_config *cfg,
                uvhttp_t **out, char *err, size_t errlen)

@@ -29,7 +29,7 @@ static void close_cb(struct raft *r)
 {
     struct raftnode *rn = r->data;
     raft_uv_close(&rn->io);
-    raft_uv_tcp_close(&rn->transport);
+    raftnet_close(&rn->transport);
     void (*cb)(void *) = rn->closed;
     void *data = rn->closed_data;
     free(rn);
@@ -71,11 +71,11 @@ int raftnode_open(uv_loop_t *loop, const struct store_config *cfg,
         return BE_NOMEM;
     id = cfg->raft_id ? cfg->raft_id : raftnode_id_from_address(cfg->raft_address);
 
-    if ((rv = raft_uv_tcp_init(&rn->transport, loop)) != 0) {
+    if ((rv = raftnet_init(&rn->transport, loop)) != 0) {
         snprintf(errbuf, errlen, "raft transport: %s", raft_strerror(rv));
         goto err;
     }
-    if ((rv = raft_uv_init(&rn->io, loop, cfg->data_dir, &rn->transport)) != 0) {
+    if ((rv = raft_uv_init(&rn->io, loop, cfg->data_dir, &rn->transport.pub)) != 0) {
         snprintf(errbuf, errlen, "raft I/O in %s: %s", cfg->data_dir,
                  rn->io.errmsg[0] ? rn->io.errmsg : raft_strerror(rv));
         goto err_transport;
@@ -120,8 +120,17 @@ int raftnode_open(uv_loop_t *loop, const struct store_config *cfg,
     if (rv != 0)
         goto err_raft;
 
-    unsigned et = cfg->election_timeout_ms ? cfg->election_timeout_ms : 300;
-    unsigned hb = cfg->heartbeat_ms ? cfg->heartbeat_ms : 50;
+    /* Failover time is set by the SLOWER surviving follower: raft 0.15
+     * rejects (pre-)votes while it still has a leader (recv_request_vote.c),
+     * and it forgets the leader only when its own randomized timeout in
+     * [T, 2T] fires, which raft checks once per tick (= heartbeat). With two
+     * followers that is about T + 2T/3 + a tick after the last heartbeat:
+     * 300/50 gave a 0.55-0.6 s median write gap, 200/25 gives ~0.39 s. See
+     * docs/architecture.md ("Failover timing"). */
+    unsigned et = cfg->election_timeout_ms ? cfg->election_timeout_ms : STORE_ELECTION_MS;
+    unsigned hb = cfg->heartbeat_ms ? cfg->heartbeat_ms : STORE_HEARTBEAT_MS;
+    if (!cfg->heartbeat_ms && hb >= et) /* a short --election-timeout-ms alone */
+        hb = et / 4 ? et / 4 : 1;       /* raft needs heartbeat < election timeout */
     raft_set_election_timeout(&rn->raft, et);
     raft_set_heartbeat_timeout(&rn->raft, hb);
     raft_set_pre_vote(&rn->raft, true);
@@ -151,7 +160,7 @@ err_raft:
 err_io:
     raft_uv_close(&rn->io);
 err_transport:
-    raft_uv_tcp_close(&rn->transport);
+    raftnet_close(&rn->transport);
 err:
     free(rn);
     return rv == RAFT_NOMEM ? BE_NOMEM : BE_IO;

@@ -1,7 +1,7 @@
 /* raftnode.h: canonical raft over libuv for one store member.
  *
  * Internal to the store. Owns struct raft, its disk I/O (raft_uv) and its
- * TCP transport, and knows the start-up order raft 0.15 needs. */
+ * TCP transport (raftnet.h), and knows the start-up order raft 0.15 needs. */
 #ifndef BERTH_STORE_RAFTNODE_H
 #define BERTH_STORE_RAFTNODE_H
 
@@ -11,12 +11,13 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "store/raftnet.h"
 #include "store/store.h"
 
 struct raftnode {
     struct raft raft;
     struct raft_io io;
-    struct raft_uv_transport transport;
+    struct raftnet transport;    /* raft_uv_tcp with TCP_NODELAY */
     void (*closed)(void *data);
     void *closed_data;
 };

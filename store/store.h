@@ -43,13 +43,18 @@ struct raft_fixture;
 
 typedef struct store store_t;
 
+/* Default raft timing (berthd --election-timeout-ms, --heartbeat-ms); why
+ * these values: store/raftnode.c and docs/architecture.md. */
+#define STORE_ELECTION_MS 200
+#define STORE_HEARTBEAT_MS 25
+
 struct store_config {
     const char *name;          /* member name (e.g. hostname) */
     const char *data_dir;      /* raft log and snapshots; must exist */
     const char *raft_address;  /* "127.0.0.1:7071" */
     uint64_t raft_id;          /* 0: derived from the address */
-    unsigned election_timeout_ms; /* 0: 300 */
-    unsigned heartbeat_ms;        /* 0: 50 */
+    unsigned election_timeout_ms; /* 0: STORE_ELECTION_MS */
+    unsigned heartbeat_ms;        /* 0: STORE_HEARTBEAT_MS (also raft's tick) */
     unsigned snapshot_threshold;  /* 0: 65536 entries; snapshots also come
                                      when the log since the last one holds
                                      as many bytes as the database (≥16 MiB) */
