@@ -6,7 +6,7 @@
  * this member is not the leader, api_forward_check() takes such a request
  * and proxies it to the leader's API URL (found through the members
  * registry, cluster.c) with the asynchronous client (common/uvhttp.h),
- * relaying the status and body. Watches and resourceVersion reads are
+ * relaying the status, body and Warning headers. Watches and resourceVersion reads are
  * served from the local state machine and never come here.
  *
  * With no known leader (an election is running, or this member is cut off)
@@ -154,6 +154,23 @@ static size_t enc_path(char *out, size_t cap, const char *s)
     return o;
 }
 
+/* The leader's Warning headers (warnings.c), passed on to the client:
+ * "Warning: VALUE\r\n" per value, or NULL. */
+static char *warning_headers(const char *values)
+{
+    if (!values) return NULL;
+    size_t n = 1;
+    for (const char *p = values; *p; p++) n += *p == '\n';
+    char *out = malloc(strlen(values) + n * 12 + 1), *o = out;
+    for (const char *p = values; out && *p;) {
+        const char *end = strchr(p, '\n');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        o += sprintf(o, "Warning: %.*s\r\n", (int)len, p);
+        p = end ? end + 1 : p + len;
+    }
+    return out;
+}
+
 static void on_forwarded(void *data, int rc, int status, const char *body, size_t len)
 {
     struct fwd_req *r = data;
@@ -168,7 +185,9 @@ static void on_forwarded(void *data, int rc, int status, const char *body, size_
     } else {
         const char *ct = r->ctype;
         if (!ct) ct = len && (body[0] == '{' || body[0] == '[') ? "application/json" : "text/plain; charset=utf-8";
-        http_respond(call->req, status, ct, body, len, NULL);
+        char *hdrs = warning_headers(uvhttp_response_warnings());
+        http_respond(call->req, status, ct, body, len, hdrs);
+        free(hdrs);
         api_call_finish(call, status);
     }
     free(r);

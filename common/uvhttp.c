@@ -6,7 +6,7 @@
  * (struct uvh_conn) owns a TCP handle and one timer used for whatever
  * deadline applies to its state: connect, the request's deadline, a stream's
  * idle timeout, or the keep-alive idle expiry. Responses are parsed by
- * llhttp; on_message_complete pauses the parser so the request is finished
+ * llhttp (callbacks in uvhttp_parse.c); on_message_complete pauses the parser so the request is finished
  * outside llhttp_execute, where callbacks may freely start new requests or
  * close the client. A connection is freed when all of its handles (and a
  * pending getaddrinfo) are closed: conn->refs counts them; the client is
@@ -24,68 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-#define UVH_RBUF 16384
-
-struct uvh_conn;
-struct uvh_write;
-
-struct uvh_req {
-    struct uvh_req *next;
-    uvhttp_t *c;
-    struct uvh_conn *conn;
-    char *wbuf;
-    size_t wlen;
-    uvhttp_cb cb;
-    void *data;
-    uint64_t deadline;       /* loop ms; 0: none */
-    bool retried, head, stream, streaming;
-    int (*on_data)(void *data, const char *buf, size_t len);
-    unsigned idle_ms;
-    int status;
-    char *body;
-    size_t blen, bcap;
-    bool got_bytes, toobig;
-    int fail_rc;             /* deferred failure */
-    struct uvh_write *wr;    /* write of wbuf still in flight (not a copy) */
-    char msg[200];
-};
-
-enum conn_state { C_RESOLVING, C_CONNECTING, C_BUSY, C_IDLE, C_CLOSING };
-
-struct uvh_conn {
-    uv_tcp_t tcp;
-    uv_timer_t timer;
-    uv_connect_t creq;
-    uv_getaddrinfo_t gai;
-    uvhttp_t *c;
-    struct uvh_conn *next;
-    enum conn_state state;
-    bool tcp_init, gai_pending, pooled, done;
-    int refs;
-    unsigned served;
-    llhttp_t parser;
-    struct uvh_req *req;
-    char rbuf[UVH_RBUF];
-};
-
-struct uvhttp {
-    uv_loop_t *loop;
-    char base[256], host[256], hosthdr[300];
-    int port;
-    struct uvhttp_config cfg;
-    llhttp_settings_t settings;
-    struct uvh_conn *conns;
-    unsigned npooled, nidle;       /* idle ones sit at the front of conns */
-    struct uvh_req *qhead, *qtail; /* waiting for a connection */
-    struct uvh_req *dead;          /* deferred failures */
-    uv_timer_t qtimer;
-    struct sockaddr_storage addr;
-    bool have_addr, closing;
-    int live;                      /* qtimer + conns not yet freed */
-    void (*close_cb)(void *data);
-    void *close_data;
-};
+#include "common/uvhttp_int.h"
 
 static void pump(uvhttp_t *c);
 static void conn_close(struct uvh_conn *k);
@@ -94,11 +35,6 @@ static void on_qtimer(uv_timer_t *t);
 
 /* ---- requests --------------------------------------------------------- */
 
-struct uvh_write {
-    uv_write_t w;
-    char *own;          /* freed when the write completes */
-    struct uvh_req *r;  /* the request whose wbuf is being written */
-};
 
 static void req_free(struct uvh_req *r)
 {
@@ -109,8 +45,11 @@ static void req_free(struct uvh_req *r)
         free(r->wbuf);
     }
     free(r->body);
+    free(r->warnings);
     free(r);
 }
+
+static const char *cur_warnings; /* of the response whose callback runs */
 
 /* Calls the request's callback once and frees it. */
 static void finish(struct uvh_req *r, int rc, int status, const char *body, size_t len)
@@ -123,9 +62,13 @@ static void finish(struct uvh_req *r, int rc, int status, const char *body, size
         body = "";
         len = 0;
     }
+    cur_warnings = rc < 0 ? NULL : r->warnings;
     r->cb(r->data, rc, rc < 0 ? 0 : status, body, len);
+    cur_warnings = NULL;
     req_free(r);
 }
+
+const char *uvhttp_response_warnings(void) { return cur_warnings; }
 
 static void set_msg(struct uvh_req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_msg(struct uvh_req *r, const char *fmt, ...)
@@ -163,62 +106,6 @@ static void enqueue(uvhttp_t *c, struct uvh_req *r, bool front)
             c->qhead = r;
         c->qtail = r;
     }
-}
-
-static int append_body(struct uvh_req *r, const char *at, size_t len, size_t max)
-{
-    if (r->blen + len > max) {
-        r->toobig = true;
-        return -1;
-    }
-    if (r->blen + len + 1 > r->bcap) {
-        size_t cap = r->bcap ? r->bcap : 1024;
-        while (cap < r->blen + len + 1)
-            cap *= 2;
-        char *nb = realloc(r->body, cap);
-        if (!nb)
-            return -1;
-        r->body = nb;
-        r->bcap = cap;
-    }
-    memcpy(r->body + r->blen, at, len);
-    r->blen += len;
-    r->body[r->blen] = '\0';
-    return 0;
-}
-
-/* ---- parser callbacks ------------------------------------------------- */
-
-static int on_headers_complete(llhttp_t *p)
-{
-    struct uvh_conn *k = p->data;
-    if (!k->req)
-        return -1;
-    k->req->status = p->status_code;
-    if (k->req->stream && p->status_code >= 200 && p->status_code < 300)
-        k->req->streaming = true;
-    return k->req->head ? 1 : 0;
-}
-
-static int on_body(llhttp_t *p, const char *at, size_t len)
-{
-    struct uvh_conn *k = p->data;
-    struct uvh_req *r = k->req;
-    if (!r)
-        return -1;
-    if (r->streaming) {
-        if (r->on_data(r->data, at, len) != 0 && k->req == r)
-            uvhttp_stream_cancel((uvhttp_stream_t *)r);
-        return k->req == r ? 0 : -1;
-    }
-    return append_body(r, at, len, k->c->cfg.max_body);
-}
-
-static int on_message_complete(llhttp_t *p)
-{
-    struct uvh_conn *k = p->data;
-    k->done = true;
-    return HPE_PAUSED;
 }
 
 /* ---- connections ------------------------------------------------------ */
@@ -670,10 +557,7 @@ int uvhttp_new(uv_loop_t *loop, const char *base, const struct uvhttp_config *cf
     if (!c->cfg.max_body)
         c->cfg.max_body = 64u << 20;
     c->loop = loop;
-    llhttp_settings_init(&c->settings);
-    c->settings.on_headers_complete = on_headers_complete;
-    c->settings.on_body = on_body;
-    c->settings.on_message_complete = on_message_complete;
+    uvh_parser_settings(&c->settings);
     uv_timer_init(loop, &c->qtimer);
     c->qtimer.data = c;
     c->live = 1;

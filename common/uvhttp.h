@@ -32,6 +32,10 @@ typedef struct uvhttp_stream uvhttp_stream_t;
  * message. */
 typedef void (*uvhttp_cb)(void *data, int rc, int status, const char *body, size_t len);
 
+/* Inside a uvhttp_cb: the response's Warning header values, '\n'-separated,
+ * or NULL (none, or a failed request). Valid until the callback returns. */
+const char *uvhttp_response_warnings(void);
+
 struct uvhttp_config {
     unsigned timeout_ms;         /* 0: 30000: per request, from submit to answer */
     unsigned connect_timeout_ms; /* 0: 5000 */

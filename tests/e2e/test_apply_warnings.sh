@@ -76,3 +76,17 @@ curl -sS -D "$T/hdr" -o /dev/null -X PATCH -H 'Content-Type: application/merge-p
   --data '{"status":{"observedGeneration":1}}' "$SERVER/apis/apps/v1/namespaces/default/deployments/app/status"
 grep -qi '^warning:' "$T/hdr" && fail "a status write got warnings: $(cat "$T/hdr")"
 pass "no warnings for a plain object or a status write"
+
+# Through a follower (which forwards the write to the leader) the warnings
+# come back too.
+API2=$(free_port); RAFT2=$(free_port)
+start_berthd s2 "$T/data2" "$API2" "$RAFT2" --join "$SERVER"
+member_count() { [ "$(ctl cluster members -o json | jq '.members | length')" = 2 ]; }
+wait_for 30 "s2 joined" member_count
+sed 's/name: app}/name: app2}/' "$T/app.yaml" >"$T/app2.yaml"
+"$BIN/berthctl" --server "http://127.0.0.1:$API2" apply -f "$T/app2.yaml" >"$T/out4" 2>"$T/err4" \
+  || fail "apply through the follower: $(cat "$T/err4")"
+grep -qx 'deployment.apps/app2 created' "$T/out4" || fail "stdout: $(cat "$T/out4")"
+grep -qxF 'Warning: spec.template.spec.initContainers: init containers are not run' "$T/err4" \
+  || fail "no warnings through the follower: $(cat "$T/err4")"
+pass "warnings come back through a follower that forwards to the leader"
