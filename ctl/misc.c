@@ -97,7 +97,7 @@ static int parse_count(struct ctl *c, const char *flag, const char *v, long long
 int ctl_cmd_scale(struct ctl *c, const struct ctl_args *a)
 {
     if (!a->replicas) return ctl_fail(c, BE_INVAL, "--replicas=COUNT is required");
-    long long replicas;
+    long long replicas = 0;
     int rc = parse_count(c, "--replicas", a->replicas, 0, &replicas);
     if (rc) return rc;
     const struct kind_info *k;
