@@ -113,6 +113,16 @@ int api_check_identity(struct api_call *call, json_t *obj, bool is_update)
     return 0;
 }
 
+bool api_namespace_exists(api_server_t *api, const char *ns)
+{
+    uint64_t gen = store_ns_generation(api->store) + 1;
+    if (api->ns_seen_gen == gen && !strcmp(api->ns_seen, ns)) return true;
+    if (store_exists(api->store, "namespaces", "", ns)) return false;
+    snprintf(api->ns_seen, sizeof api->ns_seen, "%s", ns);
+    api->ns_seen_gen = gen;
+    return true;
+}
+
 /* Index hints the store keeps for hot queries. */
 void api_index_hints(const struct api_route *rt, const json_t *obj, struct store_mut *m)
 {
@@ -215,13 +225,9 @@ static void create(struct api_call *call)
     if (api_parse_body(call, &obj)) return;
     call->body = obj;
     if (api_check_identity(call, obj, false)) return;
-    if (rt->kind->namespaced) {
-        char *nsjson = NULL;
-        if (store_get(call->api->store, "namespaces", "", rt->ns, &nsjson, NULL, NULL)) {
-            api_fail(call, BE_NOTFOUND, "namespaces \"%s\" not found", rt->ns);
-            return;
-        }
-        free(nsjson);
+    if (rt->kind->namespaced && !api_namespace_exists(call->api, rt->ns)) {
+        api_fail(call, BE_NOTFOUND, "namespaces \"%s\" not found", rt->ns);
+        return;
     }
     json_t *md = json_object_get(obj, "metadata");
     char uid[37], ts[32];
