@@ -247,7 +247,10 @@ static void create(struct api_call *call)
     call->text = json_dump_object(obj, &call->text_len);
     if (!call->text) { api_fail(call, BE_NOMEM, "cannot serialize the object"); return; }
     rc = api_propose_text(call, STORE_CREATE, obj, 0, on_create_commit);
-    if (rc) api_fail(call, rc, "cannot create: %s", be_strerror(rc));
+    if (rc) { api_fail(call, rc, "cannot create: %s", be_strerror(rc)); return; }
+    /* the store copied what it needs: free the tree now, while it is hot */
+    json_decref(call->body);
+    call->body = NULL;
 }
 
 /* ---- delete ------------------------------------------------------------- */
