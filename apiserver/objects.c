@@ -199,10 +199,7 @@ static void on_create_commit(void *data, int rc, const struct store_result *res,
         else api_fail(call, r, "%s not created: %s", desc, be_strerror(r));
         return;
     }
-    size_t len = 0;
-    char *out = api_splice_rv(call->text, call->text_len, res[0].rev, &len);
-    if (!out) { api_fail(call, BE_NOMEM, "out of memory"); return; }
-    api_reply_json(call, 201, out, len);
+    api_reply_stored(call, 201, res[0].rev);
 }
 
 /* Propose one mutation of call->text; cb answers. */
@@ -284,10 +281,7 @@ static void on_mark_commit(void *data, int rc, const struct store_result *res, s
         return;
     }
     if (rc) { api_fail(call, rc, "%s not deleted: %s", desc, be_strerror(rc)); return; }
-    size_t len = 0;
-    char *out = api_splice_rv(call->text, call->text_len, res[0].rev, &len);
-    if (!out) { api_fail(call, BE_NOMEM, "out of memory"); return; }
-    api_reply_json(call, 200, out, len);
+    api_reply_stored(call, 200, res[0].rev);
 }
 
 /* Foreground and Orphan deletion of an object that can own others follow
