@@ -60,8 +60,9 @@ int api_check_identity(struct api_call *call, json_t *obj, bool is_update)
                  bav ? bav : "", bkind ? bkind : "", av, k->kind);
         return -1;
     }
-    json_object_set_new(obj, "apiVersion", json_string(av));
-    json_object_set_new(obj, "kind", json_string(k->kind));
+    /* set only what differs: a value that is already right stays in place */
+    if (!bav) json_object_set_new(obj, "apiVersion", json_string(av));
+    if (!bkind) json_object_set_new(obj, "kind", json_string(k->kind));
     json_t *md = json_object_get(obj, "metadata");
     if (!md) json_object_set_new(obj, "metadata", md = json_object());
     if (!json_is_object(md)) {
@@ -75,7 +76,8 @@ int api_check_identity(struct api_call *call, json_t *obj, bool is_update)
                      ns, call->route.ns);
             return -1;
         }
-        json_object_set_new(md, "namespace", json_string(call->route.ns));
+        if (!ns || strcmp(ns, call->route.ns))
+            json_object_set_new(md, "namespace", json_string(call->route.ns));
     } else {
         json_object_del(md, "namespace");
     }

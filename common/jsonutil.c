@@ -98,10 +98,21 @@ out:
 
 void time_format_rfc3339(time_t t, char *buf, size_t len)
 {
+    /* the last second formatted, per thread: creates come many a second */
+    static _Thread_local time_t last_t = -1;
+    static _Thread_local char last[32];
     struct tm tm;
     if (!len) return;
-    if (!gmtime_r(&t, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
-        buf[0] = '\0';
+    if (t != last_t) {
+        if (!gmtime_r(&t, &tm) || !strftime(last, sizeof last, "%Y-%m-%dT%H:%M:%SZ", &tm)) {
+            buf[0] = '\0';
+            return;
+        }
+        last_t = t;
+    }
+    size_t n = strlen(last);
+    if (n >= len) { buf[0] = '\0'; return; }
+    memcpy(buf, last, n + 1);
 }
 
 /* Reads exactly n digits into *v; returns the rest or NULL. */
