@@ -43,6 +43,8 @@ struct api_server {
     struct api_metrics metrics;
     struct api_cluster *cluster; /* cluster.c */
     struct api_fwd *fwd;         /* forward.c */
+    char ns_seen[API_NAME_MAX + 1]; /* a namespace known to exist ... */
+    uint64_t ns_seen_gen;        /* ... at this store_ns_generation() + 1 */
     void (*stop_cb)(void *data);
     void *stop_data;
 };
@@ -170,9 +172,16 @@ int api_member_api_url(api_server_t *api, uint64_t id, char *buf, size_t len);
 void api_cluster_leader_changed(api_server_t *api, bool is_leader);
 void api_cluster_stop(api_server_t *api);
 
+/* 0 if namespace ns exists and takes new objects, BE_NOTFOUND, or
+ * BE_FORBIDDEN while it is being deleted (the last namespace found usable
+ * is remembered until a namespace changes). */
+int api_namespace_check(api_server_t *api, const char *ns);
 /* Splices "resourceVersion":"rev" into text that obeys the store's layout
  * contract; returns malloc'd text. */
 char *api_splice_rv(const char *text, size_t len, uint64_t rev, size_t *out_len);
+/* Answers with call->text (taken) as the store keeps it: rev spliced in the
+ * way api_splice_rv does, but by the response's iovecs, without a copy. */
+void api_reply_stored(struct api_call *call, int status, uint64_t rev);
 
 uint64_t api_now_ns(void);
 

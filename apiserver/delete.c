@@ -53,10 +53,7 @@ static void on_mark_commit(void *data, int rc, const struct store_result *res, s
         return;
     }
     if (rc) { api_fail(call, rc, "%s not deleted: %s", desc, be_strerror(rc)); return; }
-    size_t len = 0;
-    char *out = api_splice_rv(call->text, call->text_len, res[0].rev, &len);
-    if (!out) { api_fail(call, BE_NOMEM, "out of memory"); return; }
-    api_reply_json(call, 200, out, len);
+    api_reply_stored(call, 200, res[0].rev);
 }
 
 /* The stored object (call->text) parsed, with its metadata; NULL if the

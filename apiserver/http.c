@@ -74,13 +74,42 @@ static void on_write(uv_write_t *w, int status)
     }
 }
 
-/* Queues bufs; wr is freed in the callback. On failure closes c (which can
+/* Writes bufs now as far as the socket takes them (uv_try_write: nearly
+ * every response fits, and then no write request exists, so libuv never
+ * arms and disarms POLLOUT, an epoll_ctl per response) and queues the rest;
+ * wr is freed at once or in the callback. On failure closes c (which can
  * fire on_abort) and returns the libuv error. */
 int http_conn_write(struct http_conn *c, struct http_wr *wr, uv_buf_t *bufs,
                       unsigned n)
 {
+    uv_stream_t *st = (uv_stream_t *)&c->tcp;
+    uv_buf_t rest[8];
     wr->c = c;
-    int rc = uv_write(&wr->w, (uv_stream_t *)&c->tcp, bufs, n, on_write);
+    size_t total = 0;
+    for (unsigned i = 0; i < n; i++)
+        total += bufs[i].len;
+    int rc = n <= 8 ? uv_try_write(st, bufs, n) : UV_EAGAIN;
+    if (rc >= 0 && (size_t)rc == total) {
+        free(wr->take);
+        free(wr);
+        return 0;
+    }
+    if (rc >= 0) { /* partly written: queue what is left */
+        size_t skip = (size_t)rc;
+        unsigned k = 0;
+        for (unsigned i = 0; i < n; i++) {
+            if (skip >= bufs[i].len) {
+                skip -= bufs[i].len;
+                continue;
+            }
+            rest[k++] = uv_buf_init(bufs[i].base + skip, (unsigned)(bufs[i].len - skip));
+            skip = 0;
+        }
+        bufs = rest;
+        n = k;
+    }
+    if (rc >= 0 || rc == UV_EAGAIN)
+        rc = uv_write(&wr->w, st, bufs, n, on_write);
     if (rc < 0) {
         free(wr->take);
         free(wr);

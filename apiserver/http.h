@@ -89,6 +89,12 @@ void http_respond(http_req_t *req, int status, const char *content_type,
 void http_respond_take(http_req_t *req, int status, const char *content_type,
                        char *body, size_t len);
 
+/* As http_respond_take, but the body sent is body[0, at) + ins + body[at,
+ * len): ins (copied) is inserted without copying the body. */
+void http_respond_take_ins(http_req_t *req, int status, const char *content_type,
+                           char *body, size_t len, size_t at, const char *ins,
+                           size_t ins_len);
+
 /* Streaming (chunked transfer encoding). The connection is not reused after
  * a stream. on_abort (may be NULL) is called once if the client disconnects,
  * the stream stalls, or the server stops. */

@@ -1,5 +1,6 @@
-/* http_resp.c: answering requests: complete responses (copied or taken
- * over without a copy) and chunked streams with their stall and abort rules.
+/* http_resp.c: answering requests: complete responses (copied, or taken
+ * over without a copy, with bytes inserted in the middle by the iovecs of
+ * the one writev) and chunked streams with their stall and abort rules.
  * The connection machinery these feed is in http.c. */
 #include <assert.h>
 #include <stdio.h>
@@ -11,28 +12,63 @@
 #include "common/errors.h"
 #include "common/log.h"
 
+/* Appends the NUL-terminated s at d; returns the end. */
+static char *put(char *d, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(d, s, n);
+    return d + n;
+}
+
+static char *put_u64(char *d, unsigned long long v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *d++ = tmp[--n];
+    return d;
+}
+
+/* The head is built with memcpy, not snprintf: it is written per response. */
 struct http_wr *http_wr_head(int status, const char *ctype, const char *extra,
                              long long clen, bool keep_alive, size_t room,
                              size_t *hlen)
 {
-    size_t cap = 200 + (ctype ? strlen(ctype) : 0) + (extra ? strlen(extra) : 0);
+    const char *reason = http_reason_phrase(status);
+    size_t cap = 160 + strlen(reason) + (ctype ? strlen(ctype) : 0) +
+                 (extra ? strlen(extra) : 0);
     struct http_wr *wr = malloc(sizeof *wr + cap + room);
     if (!wr)
         return NULL;
     wr->take = NULL;
-    char *d = wr->data;
-    int n = snprintf(d, cap, "HTTP/1.1 %d %s\r\n", status,
-                     http_reason_phrase(status));
-    if (ctype && *ctype)
-        n += snprintf(d + n, cap - n, "Content-Type: %s\r\n", ctype);
-    if (clen >= 0)
-        n += snprintf(d + n, cap - n, "Content-Length: %lld\r\n", clen);
-    else if (clen == -1)
-        n += snprintf(d + n, cap - n, "Transfer-Encoding: chunked\r\n");
-    n += snprintf(d + n, cap - n, "Connection: %s\r\n%s\r\n",
-                  keep_alive ? "keep-alive" : "close", extra ? extra : "");
-    assert((size_t)n < cap);
-    *hlen = (size_t)n;
+    assert(status >= 100 && status <= 999);
+    char *d = put(wr->data, "HTTP/1.1 ");
+    d = put_u64(d, (unsigned long long)status);
+    *d++ = ' ';
+    d = put(d, reason);
+    d = put(d, "\r\n");
+    if (ctype && *ctype) {
+        d = put(d, "Content-Type: ");
+        d = put(d, ctype);
+        d = put(d, "\r\n");
+    }
+    if (clen >= 0) {
+        d = put(d, "Content-Length: ");
+        d = put_u64(d, (unsigned long long)clen);
+        d = put(d, "\r\n");
+    } else if (clen == -1) {
+        d = put(d, "Transfer-Encoding: chunked\r\n");
+    }
+    d = put(d, keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
+    if (extra)
+        d = put(d, extra);
+    d = put(d, "\r\n");
+    *hlen = (size_t)(d - wr->data);
+    assert(*hlen < cap);
     return wr;
 }
 
@@ -95,8 +131,9 @@ void http_respond(http_req_t *req, int status, const char *content_type,
     conn_send_resp(c, wr, &b, 1);
 }
 
-void http_respond_take(http_req_t *req, int status, const char *content_type,
-                       char *body, size_t len)
+void http_respond_take_ins(http_req_t *req, int status, const char *content_type,
+                           char *body, size_t len, size_t at, const char *ins,
+                           size_t ins_len)
 {
     struct http_conn *c = CONN_OF_REQ(req);
     if (!answer_ok(c, "http_respond_take")) {
@@ -108,20 +145,33 @@ void http_respond_take(http_req_t *req, int status, const char *content_type,
         http_conn_release(c);
         return;
     }
+    assert(at <= len);
     bool has_body = status_has_body(status);
-    size_t send = has_body && !c->is_head ? len : 0, hlen;
+    bool send = has_body && !c->is_head;
+    size_t total = len + ins_len, hlen;
+    /* the head's block also holds the inserted bytes, after the head */
     struct http_wr *wr = http_wr_head(status, content_type, NULL,
-                                 has_body ? (long long)len : -2, c->keep_alive,
-                                 0, &hlen);
+                                 has_body ? (long long)total : -2, c->keep_alive,
+                                 ins_len, &hlen);
     if (!wr) {
         free(body);
         c->req_active = false;
         http_conn_close(c);
         return;
     }
-    uv_buf_t b[2] = {uv_buf_init(wr->data, hlen), uv_buf_init(body, send)};
+    if (ins_len)
+        memcpy(wr->data + hlen, ins, ins_len);
+    uv_buf_t b[4] = {uv_buf_init(wr->data, hlen), uv_buf_init(body, at),
+                     uv_buf_init(wr->data + hlen, ins_len),
+                     uv_buf_init(body + at, len - at)};
     wr->take = body;
-    conn_send_resp(c, wr, b, send ? 2 : 1);
+    conn_send_resp(c, wr, b, send ? 4 : 1);
+}
+
+void http_respond_take(http_req_t *req, int status, const char *content_type,
+                       char *body, size_t len)
+{
+    http_respond_take_ins(req, status, content_type, body, len, 0, NULL, 0);
 }
 
 void http_stream_begin(http_req_t *req, int status, const char *content_type,

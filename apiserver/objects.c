@@ -61,8 +61,9 @@ int api_check_identity(struct api_call *call, json_t *obj, bool is_update)
                  bav ? bav : "", bkind ? bkind : "", av, k->kind);
         return -1;
     }
-    json_object_set_new(obj, "apiVersion", json_string(av));
-    json_object_set_new(obj, "kind", json_string(k->kind));
+    /* set only what differs: a value that is already right stays in place */
+    if (!bav) json_object_set_new(obj, "apiVersion", json_string(av));
+    if (!bkind) json_object_set_new(obj, "kind", json_string(k->kind));
     json_t *md = json_object_get(obj, "metadata");
     if (!md) json_object_set_new(obj, "metadata", md = json_object());
     if (!json_is_object(md)) {
@@ -76,7 +77,8 @@ int api_check_identity(struct api_call *call, json_t *obj, bool is_update)
                      ns, call->route.ns);
             return -1;
         }
-        json_object_set_new(md, "namespace", json_string(call->route.ns));
+        if (!ns || strcmp(ns, call->route.ns))
+            json_object_set_new(md, "namespace", json_string(call->route.ns));
     } else {
         json_object_del(md, "namespace");
     }
@@ -111,6 +113,32 @@ int api_check_identity(struct api_call *call, json_t *obj, bool is_update)
         return -1;
     }
     snprintf(call->route.name, sizeof call->route.name, "%s", name);
+    return 0;
+}
+
+/* A namespace being deleted takes no new objects (the namespace controller
+ * is emptying it). The substring test skips the parse for the usual case. */
+static bool namespace_terminating(const char *json, size_t len)
+{
+    if (!memmem(json, len, "\"deletionTimestamp\"", 19)) return false;
+    json_t *ns = json_loadb(json, len, 0, NULL);
+    bool yes = ns && json_path_str(ns, "metadata.deletionTimestamp") != NULL;
+    json_decref(ns);
+    return yes;
+}
+
+int api_namespace_check(api_server_t *api, const char *ns)
+{
+    uint64_t gen = store_ns_generation(api->store) + 1;
+    if (api->ns_seen_gen == gen && !strcmp(api->ns_seen, ns)) return 0;
+    char *json = NULL;
+    size_t len = 0;
+    if (store_get(api->store, "namespaces", "", ns, &json, &len, NULL)) return BE_NOTFOUND;
+    bool terminating = namespace_terminating(json, len);
+    free(json);
+    if (terminating) return BE_FORBIDDEN;
+    snprintf(api->ns_seen, sizeof api->ns_seen, "%s", ns);
+    api->ns_seen_gen = gen;
     return 0;
 }
 
@@ -190,10 +218,7 @@ static void on_create_commit(void *data, int rc, const struct store_result *res,
         else api_fail(call, r, "%s not created: %s", desc, be_strerror(r));
         return;
     }
-    size_t len = 0;
-    char *out = api_splice_rv(call->text, call->text_len, res[0].rev, &len);
-    if (!out) { api_fail(call, BE_NOMEM, "out of memory"); return; }
-    api_reply_json(call, 201, out, len);
+    api_reply_stored(call, 201, res[0].rev);
 }
 
 /* Propose one mutation of call->text; cb answers. */
@@ -208,17 +233,6 @@ int api_propose_text(struct api_call *call, enum store_op op, const json_t *obj,
     return store_propose(call->api->store, &m, 1, cb, call);
 }
 
-/* A namespace being deleted takes no new objects (the namespace controller
- * is emptying it). The substring test skips the parse for the usual case. */
-static bool namespace_terminating(const char *json, size_t len)
-{
-    if (!memmem(json, len, "\"deletionTimestamp\"", 19)) return false;
-    json_t *ns = json_loadb(json, len, 0, NULL);
-    bool yes = ns && json_path_str(ns, "metadata.deletionTimestamp") != NULL;
-    json_decref(ns);
-    return yes;
-}
-
 static void create(struct api_call *call)
 {
     struct api_route *rt = &call->route;
@@ -227,21 +241,16 @@ static void create(struct api_call *call)
     if (api_parse_body(call, &obj)) return;
     call->body = obj;
     if (api_check_identity(call, obj, false)) return;
-    if (rt->kind->namespaced) {
-        char *nsjson = NULL;
-        size_t nslen = 0;
-        if (store_get(call->api->store, "namespaces", "", rt->ns, &nsjson, &nslen, NULL)) {
-            api_fail(call, BE_NOTFOUND, "namespaces \"%s\" not found", rt->ns);
-            return;
-        }
-        bool terminating = namespace_terminating(nsjson, nslen);
-        free(nsjson);
-        if (terminating) {
-            api_fail(call, BE_FORBIDDEN, "%s \"%s\" is forbidden: unable to create new content in "
-                     "namespace %s because it is being terminated", rt->kind->resource, rt->name,
-                     rt->ns);
-            return;
-        }
+    int nsrc = rt->kind->namespaced ? api_namespace_check(call->api, rt->ns) : 0;
+    if (nsrc == BE_NOTFOUND) {
+        api_fail(call, BE_NOTFOUND, "namespaces \"%s\" not found", rt->ns);
+        return;
+    }
+    if (nsrc) {
+        api_fail(call, BE_FORBIDDEN, "%s \"%s\" is forbidden: unable to create new content in "
+                 "namespace %s because it is being terminated", rt->kind->resource, rt->name,
+                 rt->ns);
+        return;
     }
     json_t *md = json_object_get(obj, "metadata");
     char uid[37], ts[32];
@@ -262,7 +271,10 @@ static void create(struct api_call *call)
     call->text = json_dump_object(obj, &call->text_len);
     if (!call->text) { api_fail(call, BE_NOMEM, "cannot serialize the object"); return; }
     rc = api_propose_text(call, STORE_CREATE, obj, 0, on_create_commit);
-    if (rc) api_fail(call, rc, "cannot create: %s", be_strerror(rc));
+    if (rc) { api_fail(call, rc, "cannot create: %s", be_strerror(rc)); return; }
+    /* the store copied what it needs: free the tree now, while it is hot */
+    json_decref(call->body);
+    call->body = NULL;
 }
 
 /* ---- dispatch ----------------------------------------------------------- */

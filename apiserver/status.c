@@ -84,6 +84,31 @@ void api_fail(struct api_call *call, int rc, const char *fmt, ...)
     api_reply_json(call, code, body, len);
 }
 
+#define META_PREFIX "{\"metadata\":{"
+
+void api_reply_stored(struct api_call *call, int status, uint64_t rev)
+{
+    const size_t plen = sizeof META_PREFIX - 1;
+    char rv[48];
+    int rvlen = snprintf(rv, sizeof rv, "\"resourceVersion\":\"%llu\",", (unsigned long long)rev);
+    if (!call->text || call->text_len < plen || memcmp(call->text, META_PREFIX, plen)) {
+        api_fail(call, BE_INTERNAL, "the stored object has an unexpected layout");
+        return;
+    }
+    if (call->warnings) { /* rare: the copying path that carries headers */
+        size_t len = 0;
+        char *out = api_splice_rv(call->text, call->text_len, rev, &len);
+        if (!out) { api_fail(call, BE_NOMEM, "out of memory"); return; }
+        api_reply_json(call, status, out, len);
+        return;
+    }
+    char *text = call->text;
+    call->text = NULL;
+    http_respond_take_ins(call->req, status, "application/json", text, call->text_len,
+                          plen, rv, (size_t)rvlen);
+    api_call_finish(call, status);
+}
+
 char *api_splice_rv(const char *text, size_t len, uint64_t rev, size_t *out_len)
 {
     static const char prefix[] = "{\"metadata\":{";

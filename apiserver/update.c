@@ -192,11 +192,14 @@ static void on_update_commit(void *data, int rc, const struct store_result *res,
     }
     if (rc == BE_NOTFOUND) { api_fail(call, rc, "%s not found", desc); return; }
     if (rc) { api_fail(call, rc, "%s not updated: %s", desc, be_strerror(rc)); return; }
+    if (strcmp(call->route.sub, "scale")) {
+        api_reply_stored(call, call->expected_status ? call->expected_status : 200, res[0].rev);
+        return;
+    }
     size_t len = 0;
     char *out = api_splice_rv(call->text, call->text_len, res[0].rev, &len);
     if (!out) { api_fail(call, BE_NOMEM, "out of memory"); return; }
-    if (!strcmp(call->route.sub, "scale")) api_reply_scale(call, out, len);
-    else api_reply_json(call, call->expected_status ? call->expected_status : 200, out, len);
+    api_reply_scale(call, out, len);
 }
 
 /* The resourceVersion the client gave, if any: 0 none, -1 invalid. */

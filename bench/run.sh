@@ -7,11 +7,11 @@
 #   3. berthd RSS idle and after 100,000 ConfigMaps;
 #   4. churn: CHURN updates to the same 1,000 objects; data dir and RSS
 #      sampled as it goes (they must stay flat once snapshots compact).
-# Environment: DURATION (s, default 10), CONCS ("1 16 64"), CHURN (1000000),
+# Environment: BERTH_BIN (binaries, default build/bin), DURATION (s, default 10), CONCS ("1 16 64"), CHURN (1000000),
 # BENCH_DIR (default /var/tmp/berth-bench: a real disk, not tmpfs).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-BIN="$ROOT/build/bin"
+BIN=${BERTH_BIN:-$ROOT/build/bin}
 DURATION=${DURATION:-10}
 CONCS=${CONCS:-"1 16 64"}
 CHURN=${CHURN:-1000000}

@@ -2,9 +2,10 @@
  * serialization (see jsonutil.h).
  *
  * json_dump_object() relies on jansson (2.14) keeping insertion order: it
- * builds a new top-level object whose first key is a shallow copy of
- * metadata without resourceVersion, then adds the other keys by reference,
- * and dumps that compactly. Nothing of the input is modified. */
+ * builds a new top-level object whose first key is metadata (a shallow copy
+ * without resourceVersion when it has one), then adds the other keys by
+ * reference, and dumps that compactly with json_dumpb straight into a buffer
+ * of the right size. Nothing of the input is modified. */
 #include "common/jsonutil.h"
 
 #include <ctype.h>
@@ -43,6 +44,30 @@ int json_path_int(const json_t *obj, const char *path, int64_t *out)
     return 0;
 }
 
+/* Dumps obj compactly into a malloc'd buffer sized from the previous
+ * object's length (one malloc, no regrowing): json_dumpb reports the size it
+ * needs, so a short guess costs one more dump. */
+static char *dump_compact(const json_t *obj, size_t *len)
+{
+    static _Thread_local size_t guess = 1024;
+    size_t cap = guess + guess / 4 + 64;
+    for (int tries = 0; tries < 2; tries++) {
+        char *text = malloc(cap);
+        if (!text) return NULL;
+        size_t n = json_dumpb(obj, text, cap - 1, JSON_COMPACT);
+        if (n == 0) { free(text); return NULL; }
+        if (n < cap) {
+            text[n] = 0;
+            guess = n;
+            if (len) *len = n;
+            return text;
+        }
+        free(text);
+        cap = n + 1;
+    }
+    return NULL;
+}
+
 char *json_dump_object(const json_t *obj, size_t *len)
 {
     json_t *md = json_object_get(obj, "metadata");
@@ -51,18 +76,20 @@ char *json_dump_object(const json_t *obj, size_t *len)
     json_t *val;
     char *text = NULL;
     if (!json_is_object(obj) || !json_is_object(md)) return NULL;
-    mdcopy = json_copy(md); /* shallow: only one key of it is dropped */
-    if (!mdcopy) return NULL;
-    json_object_del(mdcopy, "resourceVersion");
-    if (json_object_size(mdcopy) == 0) goto out;
+    if (json_object_get(md, "resourceVersion")) {
+        mdcopy = json_copy(md); /* shallow: only one key of it is dropped */
+        if (!mdcopy) return NULL;
+        json_object_del(mdcopy, "resourceVersion");
+        md = mdcopy;
+    }
+    if (json_object_size(md) == 0) goto out;
     out = json_object();
-    if (!out || json_object_set(out, "metadata", mdcopy) < 0) goto out;
+    if (!out || json_object_set(out, "metadata", md) < 0) goto out;
     json_object_foreach((json_t *)obj, key, val) {
         if (strcmp(key, "metadata") != 0 && json_object_set(out, key, val) < 0)
             goto out;
     }
-    text = json_dumps(out, JSON_COMPACT);
-    if (text && len) *len = strlen(text);
+    text = dump_compact(out, len);
 out:
     json_decref(out);
     json_decref(mdcopy);
@@ -71,10 +98,21 @@ out:
 
 void time_format_rfc3339(time_t t, char *buf, size_t len)
 {
+    /* the last second formatted, per thread: creates come many a second */
+    static _Thread_local time_t last_t = -1;
+    static _Thread_local char last[32];
     struct tm tm;
     if (!len) return;
-    if (!gmtime_r(&t, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
-        buf[0] = '\0';
+    if (t != last_t) {
+        if (!gmtime_r(&t, &tm) || !strftime(last, sizeof last, "%Y-%m-%dT%H:%M:%SZ", &tm)) {
+            buf[0] = '\0';
+            return;
+        }
+        last_t = t;
+    }
+    size_t n = strlen(last);
+    if (n >= len) { buf[0] = '\0'; return; }
+    memcpy(buf, last, n + 1);
 }
 
 /* Reads exactly n digits into *v; returns the rest or NULL. */

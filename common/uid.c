@@ -38,11 +38,17 @@ void uid_random_bytes(unsigned char *out, size_t n)
 
 void uid_format(unsigned char r[16], char out[UID_LEN])
 {
+    static const char hex[] = "0123456789abcdef";
     r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
     r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
-    snprintf(out, UID_LEN, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
-             r[13], r[14], r[15]);
+    /* 8-4-4-4-12 hex digits; a table, not snprintf: this runs per create */
+    char *p = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) *p++ = '-';
+        *p++ = hex[r[i] >> 4];
+        *p++ = hex[r[i] & 15];
+    }
+    *p = 0;
 }
 
 void uid_new(char out[UID_LEN])

@@ -39,6 +39,7 @@ enum {
     S_DELETE,
     S_SETREV,
     S_GET,
+    S_EXISTS,
     S_N
 };
 
@@ -58,6 +59,9 @@ static const char *const sql_text[S_N] = {
     [S_SETREV] = "UPDATE meta SET v=?1 WHERE k='rev'",
     [S_GET] = "SELECT json,rev FROM objects "
               "WHERE resource=?1 AND ns=?2 AND name=?3",
+    /* answered from the unique index alone: the row is never read */
+    [S_EXISTS] = "SELECT 1 FROM objects "
+                 "WHERE resource=?1 AND ns=?2 AND name=?3",
 };
 
 static const char schema[] =
@@ -77,6 +81,7 @@ struct fsm {
     sqlite3_stmt *list[N_LIST];
     struct watch_hub *hub;
     uint64_t rev, count;
+    uint64_t ns_gen; /* bumped by every applied namespace mutation */
     struct codec_mut *muts;
     size_t muts_cap;
     struct store_result *res;
@@ -221,6 +226,11 @@ uint64_t fsm_revision(struct fsm *f)
 uint64_t fsm_count(struct fsm *f)
 {
     return f->count;
+}
+
+uint64_t fsm_ns_generation(struct fsm *f)
+{
+    return f->ns_gen;
 }
 
 /* ---- apply ------------------------------------------------------------ */
@@ -478,6 +488,8 @@ int fsm_apply(struct fsm *f, const void *buf, size_t len,
         struct store_result *r = &f->res[i];
         r->cur_rev = 0;
         r->rc = apply_one(f, &f->muts[i], &rev, &r->cur_rev, &fatal);
+        if (f->muts[i].resource_len == 10 && !memcmp(f->muts[i].resource, "namespaces", 10))
+            f->ns_gen++;
         r->rev = r->rc == 0 ? rev : 0;
     }
     if (!fatal && rev != f->rev) {
@@ -569,6 +581,7 @@ int fsm_restore(struct fsm *f, const void *buf, size_t len)
     memcpy(f->st, st, sizeof st);
     f->rev = rev;
     f->count = count;
+    f->ns_gen++;
     return 0;
 }
 
@@ -605,6 +618,22 @@ int fsm_get(struct fsm *f, const char *resource, const char *ns,
     } else {
         rc = rc == SQLITE_DONE ? BE_NOTFOUND : BE_INTERNAL;
     }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+int fsm_exists(struct fsm *f, const char *resource, const char *ns,
+               const char *name)
+{
+    sqlite3_stmt *st = f->st[S_EXISTS];
+    if (!resource || !ns || !name)
+        return BE_INVAL;
+    sqlite3_bind_text(st, 1, resource, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    rc = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? BE_NOTFOUND : BE_INTERNAL;
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc;

@@ -42,9 +42,15 @@ int fsm_restore(struct fsm *f, const void *buf, size_t len);
 
 uint64_t fsm_revision(struct fsm *f);
 uint64_t fsm_count(struct fsm *f);
+/* Changes whenever a namespace may have been created or deleted (an applied
+ * namespace mutation, a restore). */
+uint64_t fsm_ns_generation(struct fsm *f);
 
 int fsm_get(struct fsm *f, const char *resource, const char *ns,
             const char *name, char **json, size_t *len, uint64_t *rev);
+/* 0 if the object exists, BE_NOTFOUND if not; copies nothing. */
+int fsm_exists(struct fsm *f, const char *resource, const char *ns,
+               const char *name);
 int fsm_list(struct fsm *f, const char *resource,
              const struct store_list_opts *opts, store_list_cb cb, void *data);
 

@@ -687,6 +687,17 @@ int store_get(store_t *s, const char *resource, const char *ns,
     return fsm_get(s->fsm, resource, ns, name, json, len, rev_out);
 }
 
+int store_exists(store_t *s, const char *resource, const char *ns,
+                 const char *name)
+{
+    return fsm_exists(s->fsm, resource, ns, name);
+}
+
+uint64_t store_ns_generation(store_t *s)
+{
+    return fsm_ns_generation(s->fsm);
+}
+
 int store_list(store_t *s, const char *resource,
                const struct store_list_opts *opts, store_list_cb cb,
                void *data, uint64_t *list_rev)

@@ -162,6 +162,15 @@ int store_barrier(store_t *s, void (*cb)(void *data, int rc), void *data);
 int store_get(store_t *s, const char *resource, const char *ns,
               const char *name, char **json, size_t *len, uint64_t *rev_out);
 
+/* 0 if the object exists, BE_NOTFOUND if not. Copies nothing: cheaper
+ * than store_get when only existence matters (a create's namespace). */
+int store_exists(store_t *s, const char *resource, const char *ns,
+                 const char *name);
+
+/* Changes whenever a namespace may have been created or deleted: a cached
+ * "namespace X exists" is good while this stays the same. */
+uint64_t store_ns_generation(store_t *s);
+
 struct store_list_opts {
     const char *ns;          /* NULL: all namespaces */
     const char *node;        /* NULL: any; otherwise only objects whose node

@@ -197,6 +197,7 @@ static void b_accept(uv_stream_t *srv, int status)
 static void backend_start(uv_loop_t *loop, struct backend *b, const char *name, bool echo)
 {
     b->name = name;
+    b->accepted = 0;
     b->echo = echo;
     b->port = free_port();
     uv_tcp_init(loop, &b->srv);

@@ -110,6 +110,42 @@ static void test_preconditions(void)
     fsm_close(f);
 }
 
+/* fsm_exists answers without copying; the namespace generation moves with
+ * every applied namespace mutation (the API server's namespace cache
+ * depends on it) and with nothing else. */
+static void test_exists_and_ns_generation(void)
+{
+    struct fsm *f = open_fsm(NULL);
+    struct store_result r[2];
+    struct store_mut m[2];
+
+    CHECK_INT(fsm_exists(f, "namespaces", "", "team"), BE_NOTFOUND);
+    uint64_t g0 = fsm_ns_generation(f);
+    m[0] = mk(STORE_CREATE, "namespaces", "", "team", 0,
+              J("{\"metadata\":{\"name\":\"team\"}}"), NULL);
+    CHECK_INT(apply(f, m, 1, r), 0);
+    CHECK_INT(r[0].rc, 0);
+    CHECK_INT(fsm_exists(f, "namespaces", "", "team"), 0);
+    CHECK_INT(fsm_exists(f, "namespaces", "", "tea"), BE_NOTFOUND);
+    CHECK_INT(fsm_exists(f, "pods", "", "team"), BE_NOTFOUND);
+    uint64_t g1 = fsm_ns_generation(f);
+    CHECK(g1 != g0);
+
+    m[0] = mk(STORE_CREATE, "configmaps", "team", "c", 0,
+              J("{\"metadata\":{\"name\":\"c\"}}"), NULL);
+    CHECK_INT(apply(f, m, 1, r), 0);
+    CHECK_INT(fsm_exists(f, "configmaps", "team", "c"), 0);
+    CHECK_INT(fsm_ns_generation(f), g1); /* not a namespace: unchanged */
+
+    m[0] = mk(STORE_DELETE, "namespaces", "", "team", 0, NULL, 0, NULL);
+    CHECK_INT(apply(f, m, 1, r), 0);
+    CHECK_INT(r[0].rc, 0);
+    CHECK_INT(fsm_exists(f, "namespaces", "", "team"), BE_NOTFOUND);
+    CHECK(fsm_ns_generation(f) != g1);
+    CHECK_INT(fsm_exists(f, NULL, "", "team"), BE_INVAL);
+    fsm_close(f);
+}
+
 static void test_layout_contract(void)
 {
     struct fsm *f = open_fsm(NULL);
@@ -393,6 +429,7 @@ static void test_watch_gone_and_self_stop(void)
 int main(void)
 {
     RUN(test_preconditions);
+    RUN(test_exists_and_ns_generation);
     RUN(test_layout_contract);
     RUN(test_snapshot_and_list);
     RUN(test_watch_events);
