@@ -449,10 +449,13 @@ static int rfsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
     s->snapshot_asap = false;
     if (s->raft)
         raft_set_snapshot_threshold(s->raft, 1u << 30);
+    uint64_t t0 = uv_hrtime();
     if (fsm_serialize(s->fsm, &p, &len) != 0) {
         raft_free(b);
         return RAFT_NOMEM;
     }
+    log_info("store", "snapshot: %zu MB copied in %.1f ms", len >> 20,
+             (double)(uv_hrtime() - t0) / 1e6);
     b->base = p;
     b->len = len;
     *bufs = b;
