@@ -125,7 +125,9 @@ int raftnode_open(uv_loop_t *loop, const struct store_config *cfg,
      * and it forgets the leader only when its own randomized timeout in
      * [T, 2T] fires, which raft checks once per tick (= heartbeat). With two
      * followers that is about T + 2T/3 + a tick after the last heartbeat:
-     * 300/50 gave a 0.55-0.6 s median write gap, 200/25 gives ~0.39 s. See
+     * 300/50 gave a 0.55-0.6 s median write gap, 200/25 gives ~0.39 s, but
+     * a leader whose loop stalls longer than T steps down, and a snapshot of
+     * a 300 MB state stalls it ~240 ms: the default stays 300/50. See
      * docs/architecture.md ("Failover timing"). */
     unsigned et = cfg->election_timeout_ms ? cfg->election_timeout_ms : STORE_ELECTION_MS;
     unsigned hb = cfg->heartbeat_ms ? cfg->heartbeat_ms : STORE_HEARTBEAT_MS;
