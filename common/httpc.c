@@ -14,6 +14,7 @@
 #include "common/httpc.h"
 
 #include "common/errors.h"
+#include "common/warnbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -195,8 +196,7 @@ struct exchange {
     size_t field_len;
     enum { HDR_OTHER, HDR_CTYPE, HDR_WARNING } in_hdr;
     char *ctype;
-    char *warnings;      /* Warning header values, one per line */
-    size_t warnings_len;
+    struct warnbuf warnings;
     int (*on_data)(void *data, const char *buf, size_t len); /* stream mode */
     void *data;
 };
@@ -233,33 +233,18 @@ static int on_header_field_complete(llhttp_t *p)
     x->in_hdr = !strcasecmp(x->field, "content-type") ? HDR_CTYPE
                 : !strcasecmp(x->field, "warning")    ? HDR_WARNING
                                                       : HDR_OTHER;
-    if (x->in_hdr == HDR_WARNING && x->warnings_len && x->warnings_len < HTTPC_WARNINGS_MAX) {
-        x->warnings[x->warnings_len++] = '\n'; /* after the previous one */
-        x->warnings[x->warnings_len] = '\0';
-    }
+    if (x->in_hdr == HDR_WARNING) warnbuf_next(&x->warnings);
     x->field_len = 0;
     x->field[0] = '\0';
-    return 0;
-}
-
-/* Warning headers are kept (up to HTTPC_WARNINGS_MAX bytes in all) for the
- * caller to show, as kubectl shows the API server's warnings. */
-static int on_warning_value(struct exchange *x, const char *at, size_t len)
-{
-    if (x->warnings_len + len > HTTPC_WARNINGS_MAX) return 0;
-    char *w = realloc(x->warnings, x->warnings_len + len + 2);
-    if (!w) return -1;
-    memcpy(w + x->warnings_len, at, len);
-    x->warnings_len += len;
-    w[x->warnings_len] = '\0';
-    x->warnings = w;
     return 0;
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     struct exchange *x = p->data;
-    if (x->in_hdr == HDR_WARNING) return on_warning_value(x, at, len);
+    /* Warning headers are kept for the caller to show, as kubectl shows the
+     * API server's warnings. */
+    if (x->in_hdr == HDR_WARNING) return warnbuf_append(&x->warnings, at, len);
     if (x->in_hdr != HDR_CTYPE) return 0;
     size_t old = x->ctype ? strlen(x->ctype) : 0;
     char *v = realloc(x->ctype, old + len + 1);
@@ -296,9 +281,7 @@ static int on_message_complete(llhttp_t *p)
     if (x->status >= 100 && x->status < 200) { /* interim: the real one follows */
         free(x->ctype);
         x->ctype = NULL;
-        free(x->warnings);
-        x->warnings = NULL;
-        x->warnings_len = 0;
+        warnbuf_free(&x->warnings);
         return 0;
     }
     x->done = true;
@@ -325,7 +308,7 @@ static void ex_free(struct exchange *x)
 {
     free(x->body);
     free(x->ctype);
-    free(x->warnings);
+    warnbuf_free(&x->warnings);
 }
 
 /* Back to the state before the request, keeping the mode. */
@@ -463,7 +446,7 @@ int httpc_request(httpc_t *c, const char *method, const char *path,
     resp->body = x.body;
     resp->body_len = x.body_len;
     resp->content_type = x.ctype;
-    resp->warnings = x.warnings;
+    resp->warnings = x.warnings.text;
     return 0;
 }
 

@@ -19,8 +19,6 @@ struct httpc_response {
     char *warnings;      /* Warning header values, '\n'-separated; malloc'd or NULL */
 };
 
-#define HTTPC_WARNINGS_MAX 16384
-
 /* base: "http://127.0.0.1:7070" (trailing slash allowed). NULL on a bad URL
  * (message in errbuf). timeout_ms bounds connect and each read (0: 30 s). */
 httpc_t *httpc_new(const char *base, unsigned timeout_ms, char *errbuf, size_t errlen);

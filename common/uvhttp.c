@@ -45,7 +45,7 @@ static void req_free(struct uvh_req *r)
         free(r->wbuf);
     }
     free(r->body);
-    free(r->warnings);
+    warnbuf_free(&r->warnings);
     free(r);
 }
 
@@ -62,7 +62,7 @@ static void finish(struct uvh_req *r, int rc, int status, const char *body, size
         body = "";
         len = 0;
     }
-    cur_warnings = rc < 0 ? NULL : r->warnings;
+    cur_warnings = rc < 0 ? NULL : r->warnings.text;
     r->cb(r->data, rc, rc < 0 ? 0 : status, body, len);
     cur_warnings = NULL;
     req_free(r);

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "common/uvhttp.h"
+#include "common/warnbuf.h"
 
 #define UVH_RBUF 16384
 
@@ -37,8 +38,7 @@ struct uvh_req {
     char hname[8];           /* start of the header name being read */
     size_t hname_len;
     bool in_warning;
-    char *warnings;          /* Warning header values, '\n'-separated */
-    size_t warnings_len;
+    struct warnbuf warnings; /* Warning header values */
 };
 
 enum conn_state { C_RESOLVING, C_CONNECTING, C_BUSY, C_IDLE, C_CLOSING };

@@ -45,7 +45,7 @@ static int on_headers_complete(llhttp_t *p)
     return k->req->head ? 1 : 0;
 }
 
-/* Warning headers are kept (16 KiB at most) for uvhttp_response_warnings();
+/* Warning headers are kept (warnbuf.h) for uvhttp_response_warnings();
  * other headers are not looked at. */
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
@@ -62,21 +62,14 @@ static int on_header_field_complete(llhttp_t *p)
     r->hname[r->hname_len] = '\0';
     r->in_warning = r->hname_len == 7 && !strcasecmp(r->hname, "warning");
     r->hname_len = 0;
-    if (r->in_warning && r->warnings_len) r->warnings[r->warnings_len++] = '\n';
+    if (r->in_warning) warnbuf_next(&r->warnings);
     return 0;
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     struct uvh_req *r = ((struct uvh_conn *)p->data)->req;
-    if (!r || !r->in_warning || r->warnings_len + len > 16384) return 0;
-    char *w = realloc(r->warnings, r->warnings_len + len + 2);
-    if (!w) return -1;
-    memcpy(w + r->warnings_len, at, len);
-    r->warnings_len += len;
-    w[r->warnings_len] = '\0';
-    r->warnings = w;
-    return 0;
+    return r && r->in_warning ? warnbuf_append(&r->warnings, at, len) : 0;
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t len)
