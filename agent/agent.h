@@ -90,6 +90,7 @@ struct acont {
     bool has_last;
     struct rt_status last;        /* lastState.terminated */
     enum acont_view view;
+    bool view_changed;            /* set_view changed view or reason (reconcile) */
     char reason[64], message[256];
     bool ready;
     bool event_sent;

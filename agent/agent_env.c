@@ -169,37 +169,33 @@ static void on_fetched(void *data, int rc, int status, const char *body, size_t 
 static const json_t *envref_get(struct agent *a, const char *resource, const char *ns,
                                 const char *name, bool *pending)
 {
+    char key[sizeof ((struct envref_fetch *)0)->key];
+    snprintf(key, sizeof key, "%s/%s/%s", resource, ns, name);
+    struct envref *r = dict_get(&a->envrefs, key);
+    if (!r && (!(r = calloc(1, sizeof *r)) || dict_put(&a->envrefs, key, r) != 0)) {
+        free(r);
+        return NULL;
+    }
+    int64_t age = agent_now_ms(a) - r->fetched_ms;
+    if (r->fetched_ms && r->http != 0 && age < (r->obj ? ENVREF_TTL_MS : ENVREF_MISSING_TTL_MS))
+        return r->obj; /* fresh */
+    *pending = true;
+    /* No server answered: wait a second (the periodic sync comes back). */
+    if (r->inflight || (r->fetched_ms && r->http == 0 && age < 1000))
+        return NULL;
     struct envref_fetch *f = calloc(1, sizeof *f);
     if (!f)
         return NULL;
-    snprintf(f->key, sizeof f->key, "%s/%s/%s", resource, ns, name);
-    struct envref *r = dict_get(&a->envrefs, f->key);
-    if (!r && (!(r = calloc(1, sizeof *r)) || dict_put(&a->envrefs, f->key, r) != 0)) {
-        free(r);
+    char path[700];
+    snprintf(path, sizeof path, "/api/v1/namespaces/%s/%s/%s", ns, resource, name);
+    snprintf(f->key, sizeof f->key, "%s", key);
+    f->a = a;
+    r->inflight = true;
+    if (a->api(a, "GET", path, NULL, NULL, 0, on_fetched, f) != 0) {
+        r->inflight = false;
         free(f);
-        return NULL;
     }
-    int64_t now = agent_now_ms(a);
-    int64_t ttl = r->obj ? ENVREF_TTL_MS : ENVREF_MISSING_TTL_MS;
-    bool fresh = r->fetched_ms && now - r->fetched_ms < ttl && r->http != 0;
-    /* No server answered: wait a second (the periodic sync comes back). */
-    bool resting = r->fetched_ms && r->http == 0 && now - r->fetched_ms < 1000;
-    if (r->inflight || resting || !fresh) {
-        *pending = true;
-        if (!r->inflight && !resting) {
-            char path[700];
-            snprintf(path, sizeof path, "/api/v1/namespaces/%s/%s/%s", ns, resource, name);
-            f->a = a;
-            r->inflight = true;
-            if (a->api(a, "GET", path, NULL, NULL, 0, on_fetched, f) == 0)
-                return NULL;
-            r->inflight = false;
-        }
-        free(f);
-        return NULL;
-    }
-    free(f);
-    return r->obj;
+    return NULL;
 }
 
 /* A value of a ConfigMap's data (or binaryData) or a Secret's data

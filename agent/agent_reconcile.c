@@ -24,7 +24,6 @@
 #include <string.h>
 
 #include "agent/agent.h"
-#include "common/dict.h"
 #include "common/errors.h"
 #include "common/jsonutil.h"
 #include "common/log.h"
@@ -74,6 +73,7 @@ static const json_t *cont_spec(const struct apod *p, const char *name)
 
 static void set_view(struct acont *c, enum acont_view v, const char *reason, const char *msg)
 {
+    c->view_changed |= c->view != v || strcmp(c->reason, reason ? reason : "");
     c->view = v;
     snprintf(c->reason, sizeof c->reason, "%s", reason ? reason : "");
     snprintf(c->message, sizeof c->message, "%s", msg ? msg : "");
@@ -308,17 +308,6 @@ void agent_cont_kill(struct agent *a, struct apod *p, struct acont *c, const cha
     c->stop_sent = true;
 }
 
-/* What the status shows of each container's state, as one number. */
-static uint64_t views_signature(const struct apod *p)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (int i = 0; i < p->ncont; i++) {
-        h = (h ^ (uint64_t)p->conts[i].view) * 1099511628211ull;
-        h = (h ^ dict_hash(p->conts[i].reason)) * 1099511628211ull;
-    }
-    return h;
-}
-
 void agent_reconcile(struct agent *a, struct apod *p)
 {
     grace_seconds(p); /* remembered for when the object is gone */
@@ -330,13 +319,16 @@ void agent_reconcile(struct agent *a, struct apod *p)
     }
     if (p->finished)
         return;
-    uint64_t before = views_signature(p);
-    for (int i = 0; i < p->ncont; i++)
+    bool changed = false;
+    for (int i = 0; i < p->ncont; i++) {
+        p->conts[i].view_changed = false;
         reconcile_container(a, p, &p->conts[i]);
+        changed |= p->conts[i].view_changed;
+    }
     /* A container that changed state (started, exited, back-off) is
      * reported now, whichever path noticed it: the start poll, a watch
      * event or the periodic sync. Unchanged pods wait for the flush tick. */
-    if (views_signature(p) != before)
+    if (changed)
         agent_status_flush_pod(a, p);
 }
 

@@ -57,11 +57,13 @@ static const struct unhonoured container_fields[] = {
     {NULL, NULL},
 };
 
-static const struct unhonoured object_fields[] = { /* by resource, below */
-    {"statefulsets:spec.volumeClaimTemplates", "no persistent volumes; ignored"},
-    {"jobs:spec.podFailurePolicy", "ignored: failures count against backoffLimit"},
-    {"daemonsets:spec.updateStrategy.rollingUpdate.maxSurge", "ignored: maxUnavailable is honoured"},
-    {NULL, NULL},
+static const struct {
+    const char *resource;
+    struct unhonoured field; /* relative to the object */
+} object_fields[] = {
+    {"statefulsets", {"spec.volumeClaimTemplates", "no persistent volumes; ignored"}},
+    {"jobs", {"spec.podFailurePolicy", "ignored: failures count against backoffLimit"}},
+    {"daemonsets", {"spec.updateStrategy.rollingUpdate.maxSurge", "ignored: maxUnavailable is honoured"}},
 };
 
 struct warn_buf {
@@ -198,12 +200,10 @@ char *api_field_warnings(const struct kind_info *k, const json_t *obj)
                        "spec.jobTemplate.spec.template.spec.");
     else if (!strcmp(r, "services"))
         check_service(&b, obj);
-    size_t rl = strlen(r);
-    for (const struct unhonoured *t = object_fields; t->path; t++) {
-        if (strncmp(t->path, r, rl) || t->path[rl] != ':')
-            continue;
-        if (present(json_path(obj, t->path + rl + 1)))
-            warn(&b, t->path + rl + 1, t->what);
+    for (size_t i = 0; i < sizeof object_fields / sizeof object_fields[0]; i++) {
+        const struct unhonoured *f = &object_fields[i].field;
+        if (!strcmp(object_fields[i].resource, r) && present(json_path(obj, f->path)))
+            warn(&b, f->path, f->what);
     }
     return b.text;
 }
