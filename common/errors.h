@@ -27,7 +27,8 @@
     X(METHOD, -15, 405, "MethodNotAllowed", "method not allowed")             \
     X(INTERNAL, -16, 500, "InternalError", "internal error")                  \
     X(FORBIDDEN, -17, 403, "Forbidden", "forbidden")                          \
-    X(UNSUPPORTED, -18, 415, "UnsupportedMediaType", "unsupported media type")
+    X(UNSUPPORTED, -18, 415, "UnsupportedMediaType", "unsupported media type") \
+    X(NOSPACE, -19, 500, "InternalError", "database space exceeded")
 
 enum {
 #define BE_ENUM_(name, val, code, reason, msg) BE_##name = val,

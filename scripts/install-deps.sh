@@ -6,7 +6,7 @@ set -euo pipefail
 
 PKGS=(
   build-essential cmake pkg-config
-  libuv1-dev libjansson-dev libraft-dev libyaml-dev libsqlite3-dev
+  libuv1-dev libjansson-dev libraft-dev libyaml-dev libsqlite3-dev liblz4-dev
   node-llhttp
   curl jq iproute2 busybox-static wrk python3 gnuplot-nox
 )

@@ -23,6 +23,8 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "store/codec.h"
+#include "store/snapimg.h"
+#include "store/sqlmem.h"
 
 #define FORMAT 1
 #define META_PREFIX "{\"metadata\":{"                  /* 13 bytes */
@@ -73,6 +75,17 @@ static const char schema[] =
     "CREATE INDEX objects_node ON objects(resource,node);"
     "CREATE INDEX objects_owner ON objects(owner) WHERE owner IS NOT NULL;";
 
+/* The database may grow to this size: memdb grows its buffer with
+ * sqlite3_realloc, which takes an int (memdb's own default is 1 GiB). */
+#define MEMDB_MAX_BYTES ((sqlite3_int64)SNAPIMG_MAX_RAW)
+/* Above this many bytes in use, creates and updates fail with BE_NOSPACE and
+ * deletes go on, as etcd's space quota does (its default is 2 GB): the
+ * margin is room for the entries in flight, so the database never fills
+ * (a full database would fail an apply on every member alike). */
+#define QUOTA_BYTES ((uint64_t)MEMDB_MAX_BYTES - ((uint64_t)256 << 20))
+/* Page cache over the memdb buffer: hot b-tree pages stay decoded. */
+#define MEMDB_CACHE_KIB "16384"
+
 #define N_LIST 12 /* ns filter x node filter (none, value, unbound) x after */
 
 struct fsm {
@@ -89,6 +102,8 @@ struct fsm {
     char *jbuf; /* spliced json of the mutation being applied */
     size_t jcap;
     char prev_node[CODEC_MAX_STR + 1];
+    uint64_t quota;  /* bytes in use above which writes fail; 0: none */
+    bool over_quota; /* for the entry being applied */
 };
 
 /* ---- connection ------------------------------------------------------- */
@@ -108,6 +123,7 @@ static void finalize_all(struct fsm *f)
 static int db_new(sqlite3 **out, char *errbuf, size_t errlen)
 {
     sqlite3 *db = NULL;
+    sqlmem_install(); /* the first database in the process installs it */
     int rc = sqlite3_open_v2(":memory:", &db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                                  SQLITE_OPEN_NOMUTEX,
@@ -121,6 +137,31 @@ static int db_new(sqlite3 **out, char *errbuf, size_t errlen)
     sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
     sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
     *out = db;
+    return 0;
+}
+
+/* Puts db on sqlite's memdb VFS: the image is one buffer, which
+ * sqlite3_serialize(NOCOPY) hands out without a copy (see snapshot.c). img
+ * (sqlite3_malloc'd, owned by sqlite from here on, even on failure) is the
+ * starting image, NULL for an empty database. */
+static int db_use_memdb(sqlite3 *db, unsigned char *img, size_t len,
+                        char *errbuf, size_t errlen)
+{
+    sqlite3_int64 limit = MEMDB_MAX_BYTES;
+    if (sqlite3_deserialize(db, "main", img, (sqlite3_int64)len,
+                            (sqlite3_int64)len,
+                            SQLITE_DESERIALIZE_FREEONCLOSE |
+                                SQLITE_DESERIALIZE_RESIZEABLE) != SQLITE_OK) {
+        snprintf(errbuf, errlen, "sqlite deserialize: %s", sqlite3_errmsg(db));
+        return BE_PROTO;
+    }
+    /* memdb caps a database at 1 GiB unless told otherwise */
+    sqlite3_file_control(db, "main", SQLITE_FCNTL_SIZE_LIMIT, &limit);
+    if (sqlite3_exec(db, "PRAGMA journal_mode=MEMORY; PRAGMA cache_size=-"
+                     MEMDB_CACHE_KIB, NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(errbuf, errlen, "sqlite pragma: %s", sqlite3_errmsg(db));
+        return BE_INTERNAL;
+    }
     return 0;
 }
 
@@ -183,6 +224,8 @@ int fsm_open(struct fsm **out, struct watch_hub *hub, char *errbuf,
     f->hub = hub;
     if ((rc = db_new(&f->db, errbuf, errlen)) != 0)
         goto err;
+    if ((rc = db_use_memdb(f->db, NULL, 0, errbuf, errlen)) != 0)
+        goto err_db;
     if (sqlite3_exec(f->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
         snprintf(errbuf, errlen, "sqlite schema: %s", msg ? msg : "?");
         sqlite3_free(msg);
@@ -191,6 +234,7 @@ int fsm_open(struct fsm **out, struct watch_hub *hub, char *errbuf,
     }
     if ((rc = db_load(f->db, f->st, &f->rev, &f->count, errbuf, errlen)))
         goto err_db;
+    f->quota = QUOTA_BYTES;
     *out = f;
     return 0;
 
@@ -376,6 +420,8 @@ static int apply_one(struct fsm *f, const struct codec_mut *m, uint64_t *rev,
 
     if (m->op != STORE_DELETE && !layout_ok(m))
         return BE_INVAL;
+    if (m->op != STORE_DELETE && f->over_quota)
+        return BE_NOSPACE;
 
     if (m->op == STORE_CREATE) {
         if (splice(f, next, m->json + 13, m->json_len - 13, &jlen))
@@ -466,6 +512,19 @@ fail:
     return BE_INTERNAL;
 }
 
+/* Whether the pages in use exceed the quota. The same on every member at
+ * the same index: the image is a function of the applied entries. The
+ * file size (free) is checked first; pages freed by deletes are reused, so
+ * past it the free list decides. */
+static bool over_quota(struct fsm *f)
+{
+    const void *img;
+    size_t len;
+    if (f->quota == 0 || fsm_image(f, &img, &len) != 0 || len <= f->quota)
+        return false;
+    return fsm_db_bytes(f) > f->quota;
+}
+
 int fsm_apply(struct fsm *f, const void *buf, size_t len,
               const struct store_result **results, size_t *n)
 {
@@ -483,6 +542,7 @@ int fsm_apply(struct fsm *f, const void *buf, size_t len,
     }
     if (run(f->st[S_BEGIN]) != SQLITE_DONE)
         goto fatal;
+    f->over_quota = over_quota(f);
     uint64_t rev = f->rev, count0 = f->count;
     for (size_t i = 0; i < count && !fatal; i++) {
         struct store_result *r = &f->res[i];
@@ -519,25 +579,27 @@ fatal:
 
 uint64_t fsm_db_bytes(struct fsm *f)
 {
-    sqlite3_int64 pages = 0, size = 0;
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(f->db, "PRAGMA page_count", -1, &st, NULL) == SQLITE_OK) {
-        if (sqlite3_step(st) == SQLITE_ROW) pages = sqlite3_column_int64(st, 0);
+    sqlite3_int64 v[3] = {0, 0, 0};
+    static const char *const q[3] = {"PRAGMA page_count", "PRAGMA freelist_count",
+                                     "PRAGMA page_size"};
+    for (int i = 0; i < 3; i++) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(f->db, q[i], -1, &st, NULL) != SQLITE_OK)
+            return 0;
+        if (sqlite3_step(st) == SQLITE_ROW)
+            v[i] = sqlite3_column_int64(st, 0);
         sqlite3_finalize(st);
     }
-    if (sqlite3_prepare_v2(f->db, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK) {
-        if (sqlite3_step(st) == SQLITE_ROW) size = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-    }
-    return (uint64_t)(pages * size);
+    return (uint64_t)((v[0] - v[1]) * v[2]);
 }
 
-int fsm_serialize(struct fsm *f, void **buf, size_t *len)
+int fsm_image(struct fsm *f, const void **buf, size_t *len)
 {
     sqlite3_int64 sz = 0;
-    unsigned char *p = sqlite3_serialize(f->db, "main", &sz, 0);
-    if (!p)
-        return BE_NOMEM;
+    unsigned char *p = sqlite3_serialize(f->db, "main", &sz,
+                                         SQLITE_SERIALIZE_NOCOPY);
+    if (!p) /* only a database not on memdb has no buffer to hand out */
+        return BE_INTERNAL;
     *buf = p;
     *len = (size_t)sz;
     return 0;
@@ -553,22 +615,26 @@ int fsm_restore(struct fsm *f, const void *buf, size_t len)
 
     if (len == 0)
         return BE_PROTO;
-    if ((rc = db_new(&db, err, sizeof err)) != 0)
-        return rc;
-    unsigned char *copy = sqlite3_malloc64(len);
-    if (!copy) {
-        sqlite3_close(db);
-        return BE_NOMEM;
+    void *copy;
+    size_t copy_len = len;
+    if (snapimg_is_encoded(buf, len)) {
+        if ((rc = snapimg_decode(buf, len, &copy, &copy_len)) != 0)
+            return rc;
+    } else {
+        if (len > SNAPIMG_MAX_RAW)
+            return BE_PROTO;
+        if (!(copy = sqlite3_malloc64(len)))
+            return BE_NOMEM;
+        memcpy(copy, buf, len);
     }
-    memcpy(copy, buf, len);
-    /* with FREEONCLOSE sqlite owns copy even when this fails */
-    if (sqlite3_deserialize(db, "main", copy, (sqlite3_int64)len,
-                            (sqlite3_int64)len,
-                            SQLITE_DESERIALIZE_FREEONCLOSE |
-                                SQLITE_DESERIALIZE_RESIZEABLE) != SQLITE_OK) {
-        log_error("store", "snapshot restore: %s", sqlite3_errmsg(db));
+    if ((rc = db_new(&db, err, sizeof err)) != 0) {
+        sqlite3_free(copy);
+        return rc;
+    }
+    if ((rc = db_use_memdb(db, copy, copy_len, err, sizeof err)) != 0) {
+        log_error("store", "snapshot restore: %s", err);
         sqlite3_close(db);
-        return BE_PROTO;
+        return rc;
     }
     if ((rc = db_load(db, st, &rev, &count, err, sizeof err)) != 0) {
         log_error("store", "snapshot restore: %s", err);
@@ -708,4 +774,9 @@ int fsm_list(struct fsm *f, const char *resource,
     sqlite3_clear_bindings(st);
     sqlite3_finalize(tmp);
     return rc;
+}
+
+void fsm_set_quota(struct fsm *f, uint64_t bytes)
+{
+    f->quota = bytes;
 }

@@ -33,12 +33,16 @@ void fsm_set_hub(struct fsm *f, struct watch_hub *hub);
 int fsm_apply(struct fsm *f, const void *buf, size_t len,
               const struct store_result **results, size_t *n);
 
-/* *buf is sqlite3_malloc'd (free with sqlite3_free). */
-int fsm_serialize(struct fsm *f, void **buf, size_t *len);
-/* Size of the database in bytes (what a snapshot will serialize). */
+/* The database image itself (sqlite's memdb buffer, no copy): valid until
+ * the next fsm call. Snapshots copy it (snapjob.c). */
+int fsm_image(struct fsm *f, const void **buf, size_t *len);
+/* Bytes of the database in use (pages not on the free list). */
 uint64_t fsm_db_bytes(struct fsm *f);
 /* Copies buf; on failure the state machine is unchanged. */
 int fsm_restore(struct fsm *f, const void *buf, size_t len);
+/* Bytes in use above which creates and updates fail with BE_NOSPACE
+ * (default: a little under the 2 GiB a database can hold); 0: no quota. */
+void fsm_set_quota(struct fsm *f, uint64_t bytes);
 
 uint64_t fsm_revision(struct fsm *f);
 uint64_t fsm_count(struct fsm *f);

@@ -84,6 +84,14 @@ int raftnode_open(uv_loop_t *loop, const struct store_config *cfg,
      * stalls appends for tens of ms; at ~20 MB/s of creates that was every
      * 0.4 s and set the p99 (36 ms -> 10 ms at 64 clients, measured). */
     raft_uv_set_segment_size(&rn->io, 64u << 20);
+    /* raft 0.15's libuv I/O implements async_work (uv_queue_work) but still
+     * says version 1, and raft_init refuses an asynchronous snapshot
+     * (fsm version 3, store.c) on an io below version 2. */
+    if (rn->io.version < 2 && rn->io.async_work)
+        rn->io.version = 2;
+    /* The store compresses snapshot images itself, off the loop and before
+     * raft's write, which holds back every append (store/snapimg.c). */
+    raft_uv_set_snapshot_compression(&rn->io, false);
     if ((rv = raft_init(&rn->raft, &rn->io, fsm, id, cfg->raft_address)) != 0) {
         snprintf(errbuf, errlen, "raft init: %s", raft_errmsg(&rn->raft));
         goto err_io;
@@ -125,10 +133,10 @@ int raftnode_open(uv_loop_t *loop, const struct store_config *cfg,
      * and it forgets the leader only when its own randomized timeout in
      * [T, 2T] fires, which raft checks once per tick (= heartbeat). With two
      * followers that is about T + 2T/3 + a tick after the last heartbeat:
-     * 300/50 gave a 0.55-0.6 s median write gap, 200/25 gives ~0.39 s, but
-     * a leader whose loop stalls longer than T steps down, and a snapshot of
-     * a 300 MB state stalls it ~240 ms: the default stays 300/50. See
-     * docs/architecture.md ("Failover timing"). */
+     * 300/50 gave a 0.55-0.6 s median write gap, 200/25 ~0.39 s. A leader
+     * whose loop stalls longer than T steps down; snapshots no longer stall
+     * it (a fork: ~10 ms at 700 MB, store/snapjob.c), so the default is
+     * 200/25. See docs/architecture.md ("Failover timing"). */
     unsigned et = cfg->election_timeout_ms ? cfg->election_timeout_ms : STORE_ELECTION_MS;
     unsigned hb = cfg->heartbeat_ms ? cfg->heartbeat_ms : STORE_HEARTBEAT_MS;
     if (!cfg->heartbeat_ms && hb >= et) /* a short --election-timeout-ms alone */

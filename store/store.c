@@ -17,10 +17,11 @@
  * queued proposals with BE_NOTLEADER (raft fails those in flight itself). */
 #include "store/store.h"
 
+#include <assert.h>
+#include <malloc.h>
 #include <raft.h>
 #include <sqlite3.h>
 #include <stdio.h>
-#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,7 @@
 #include "store/codec.h"
 #include "store/fsm.h"
 #include "store/raftnode.h"
+#include "store/snapjob.h"
 #include "store/watch.h"
 #include "store/store_int.h"
 
@@ -384,13 +386,15 @@ int store_barrier(store_t *s, void (*cb)(void *data, int rc), void *data)
 /* When to snapshot. raft counts entries, but group commit makes entries of
  * very different sizes (one mutation or thousands), and raft keeps every
  * entry since the last snapshot in memory. So the store decides by bytes:
- * snapshot once the log since the last snapshot holds as many bytes as the
- * database (at least SNAPSHOT_MIN_LOG_BYTES), which keeps the cost of
- * serializing amortized O(1) per byte written and the in-memory log no
- * larger than the database; or once it holds cfg.snapshot_threshold
- * entries, which bounds replay time after a restart. It steers raft through
- * its entry threshold: 1 means "at the next check", a huge value "not yet". */
-#define SNAPSHOT_MIN_LOG_BYTES (16u << 20)
+ * snapshot once the log since the last snapshot holds half as many bytes as
+ * the database (at least SNAPSHOT_MIN_LOG_BYTES), which keeps the cost of
+ * copying amortized O(1) per byte written and the in-memory log at most
+ * half the database (a log as large as the database was never reached by
+ * creates alone: a row takes more room than its entry); or once it holds
+ * cfg.snapshot_threshold entries, which bounds replay time after a restart.
+ * It steers raft through its entry threshold: 1 means "at the next check",
+ * a huge value "not yet". */
+#define SNAPSHOT_MIN_LOG_BYTES (128u << 20)
 
 static void snapshot_policy(struct store *s, size_t entry_bytes)
 {
@@ -400,12 +404,15 @@ static void snapshot_policy(struct store *s, size_t entry_bytes)
         return;
     unsigned max_entries = s->cfg.snapshot_threshold ? s->cfg.snapshot_threshold : 65536;
     bool due = s->log_entries >= max_entries || s->snapshot_asap;
-    /* The database size is asked for only when the log has grown past the
-     * size seen last time (two PRAGMAs, not on every apply). */
-    if (!due && s->log_bytes >= SNAPSHOT_MIN_LOG_BYTES && s->log_bytes >= s->db_bytes_seen) {
+    /* The database size is asked for only when the log has grown past
+     * half the size seen last time (PRAGMAs, not on every apply). */
+    if (!due && s->log_bytes >= SNAPSHOT_MIN_LOG_BYTES &&
+        2 * s->log_bytes >= s->db_bytes_seen) {
         s->db_bytes_seen = fsm_db_bytes(s->fsm);
-        due = s->log_bytes >= s->db_bytes_seen;
+        due = 2 * s->log_bytes >= s->db_bytes_seen;
     }
+    if (due && s->loop && uv_now(s->loop) < s->snap_retry_ms)
+        due = false; /* the last attempt failed: not at every entry */
     raft_set_snapshot_threshold(s->raft, due ? 1 : 1u << 30);
 }
 
@@ -428,38 +435,75 @@ static int rfsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
     }
     s->out.rc = rc;
     *result = &s->out;
+    if (s->loop)
+        s->last_apply_ms = uv_now(s->loop);
     if (s->hub)
         watch_dispatch(s->hub);
     snapshot_policy(s, buf->len);
     return 0;
 }
 
+/* A failed snapshot is retried SNAPSHOT_RETRY_MS later (at the first
+ * entry applied after that), not at every entry. */
+#define SNAPSHOT_RETRY_MS 1000
+
+static void snapshot_failed(struct store *s)
+{
+    s->snapshot_asap = true;
+    s->snap_retry_ms = s->loop ? uv_now(s->loop) + SNAPSHOT_RETRY_MS : 0;
+}
+
+/* Snapshots are asynchronous (raft fsm version 3): rfsm_snapshot, on the
+ * loop, forks a copier of the database image as of this index (snapjob.c);
+ * rfsm_snapshot_async, on the thread pool, waits for the copy; raft writes
+ * it to disk and rfsm_snapshot_finalize, on the loop, drops it. Applies go
+ * on meanwhile; raft takes one snapshot at a time. */
 static int rfsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
                          unsigned *n_bufs)
 {
     struct store *s = fsm->data;
-    void *p;
+    const void *img;
     size_t len;
-    struct raft_buffer *b = raft_malloc(sizeof *b);
-    if (!b)
-        return RAFT_NOMEM;
+    assert(!s->snap);
+    if (s->raft)
+        raft_set_snapshot_threshold(s->raft, 1u << 30);
+    uint64_t t0 = uv_hrtime();
+    int rc = fsm_image(s->fsm, &img, &len);
+    if (rc == 0)
+        rc = snapjob_start(img, len, &s->snap);
+    if (rc == 0 && !s->rfsm.snapshot_async && (rc = snapjob_wait(s->snap))) {
+        snapjob_free(s->snap);
+        s->snap = NULL;
+    }
+    if (rc != 0) {
+        log_error("store", "snapshot: cannot copy the database: %s",
+                  be_strerror(rc));
+        snapshot_failed(s);
+        return rc == BE_NOMEM ? RAFT_NOMEM : RAFT_IOERR;
+    }
     s->log_bytes = 0;
     s->log_entries = 0;
     s->db_bytes_seen = 0;
     s->snapshot_asap = false;
-    if (s->raft)
-        raft_set_snapshot_threshold(s->raft, 1u << 30);
-    uint64_t t0 = uv_hrtime();
-    if (fsm_serialize(s->fsm, &p, &len) != 0) {
-        raft_free(b);
-        return RAFT_NOMEM;
-    }
-    log_info("store", "snapshot: %zu MB copied in %.1f ms", len >> 20,
-             (double)(uv_hrtime() - t0) / 1e6);
-    b->base = p;
-    b->len = len;
-    *bufs = b;
+    s->snap_len = len;
+    s->snap_t0 = t0;
+    s->snap_fork_ns = uv_hrtime() - t0;
+    s->snap_buf.base = snapjob_data(s->snap);
+    s->snap_buf.len = s->rfsm.snapshot_async ? 0 : snapjob_len(s->snap);
+    *bufs = &s->snap_buf;
     *n_bufs = 1;
+    return 0;
+}
+
+static int rfsm_snapshot_async(struct raft_fsm *fsm, struct raft_buffer *bufs[],
+                               unsigned *n_bufs)
+{
+    struct store *s = fsm->data;
+    assert(*bufs == &s->snap_buf && *n_bufs == 1);
+    if (snapjob_wait(s->snap) != 0)
+        return RAFT_IOERR;
+    s->snap_buf.len = snapjob_len(s->snap);
+    s->snap_copied_ns = uv_hrtime(); /* read on the loop after this returns */
     return 0;
 }
 
@@ -467,16 +511,30 @@ static int rfsm_snapshot_finalize(struct raft_fsm *fsm,
                                   struct raft_buffer *bufs[], unsigned *n_bufs)
 {
     struct store *s = fsm->data;
-    s->snapshots++;
-    for (unsigned i = 0; *bufs && i < *n_bufs; i++)
-        sqlite3_free((*bufs)[i].base);
-    raft_free(*bufs);
+    int rc = s->snap ? snapjob_wait(s->snap) : BE_INTERNAL;
+    if (rc == 0) {
+        s->snapshots++;
+        uint64_t now = uv_hrtime();
+        uint64_t copied = s->snap_copied_ns ? s->snap_copied_ns : s->snap_t0;
+        log_info("store", "snapshot: %zu MB (%zu MB compressed), fork %.1f ms "
+                 "on the loop, copied in %.0f ms, written by raft in %.0f ms",
+                 s->snap_len >> 20, snapjob_len(s->snap) >> 20,
+                 (double)s->snap_fork_ns / 1e6,
+                 (double)(copied - s->snap_t0) / 1e6,
+                 (double)(now - copied) / 1e6);
+        s->snap_copied_ns = 0;
+    } else {
+        log_error("store", "snapshot: the copy failed");
+        snapshot_failed(s);
+    }
+    snapjob_free(s->snap);
+    s->snap = NULL;
     *bufs = NULL;
     *n_bufs = 0;
-    /* The snapshot was a copy of the whole database and raft has just
-     * dropped the log entries it covers: give that memory back to the OS
-     * instead of leaving it in glibc's free lists. */
-    malloc_trim(0);
+    /* raft has dropped the log entries the snapshot covers; their memory
+     * goes back to the OS once the store is idle (malloc_trim walks the
+     * whole heap holding malloc's lock: ~100 ms at 300 MB) */
+    s->trim_due = true;
     return 0;
 }
 
@@ -497,10 +555,21 @@ static int rfsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 
 /* ---- open / close --------------------------------------------------------- */
 
+/* Hands the heap's free pages back to the OS after a snapshot, once no
+ * entry has been applied for TRIM_IDLE_MS: a busy store reuses them. */
+#define TRIM_IDLE_MS 1000
+
 static void on_timer(uv_timer_t *t)
 {
     struct store *s = t->data;
     poll_leader(s);
+    if (s->trim_due && uv_now(s->loop) - s->last_apply_ms >= TRIM_IDLE_MS) {
+        s->trim_due = false;
+        uint64_t t0 = uv_hrtime();
+        malloc_trim(0);
+        log_info("store", "heap trimmed after a snapshot in %.1f ms",
+                 (double)(uv_hrtime() - t0) / 1e6);
+    }
 }
 
 static int store_new(const struct store_config *cfg, store_t **out,
@@ -532,12 +601,13 @@ static int store_new(const struct store_config *cfg, store_t **out,
         goto err;
     if ((rc = fsm_open(&s->fsm, s->hub, errbuf, errlen)) != 0)
         goto err;
-    s->rfsm.version = 2;
+    s->rfsm.version = 3;
     s->rfsm.data = s;
     s->rfsm.apply = rfsm_apply;
     s->rfsm.snapshot = rfsm_snapshot;
     s->rfsm.restore = rfsm_restore;
     s->rfsm.snapshot_finalize = rfsm_snapshot_finalize;
+    s->rfsm.snapshot_async = rfsm_snapshot_async;
     *out = s;
     return 0;
 err:
@@ -551,6 +621,7 @@ err:
 
 static void store_free(struct store *s)
 {
+    snapjob_free(s->snap); /* raft closed mid-snapshot: no finalize came */
     fsm_close(s->fsm);
     watch_hub_free(s->hub);
     while (s->spare) {
@@ -615,6 +686,10 @@ int store_open_fixture_cfg(const struct store_config *cfg,
     int rc = store_new(cfg, &s, err, sizeof err);
     if (rc)
         return rc;
+    /* raft's fixture I/O has no async_work: snapshots complete inside
+     * rfsm_snapshot (the same fork, waited for at once) */
+    s->rfsm.version = 2;
+    s->rfsm.snapshot_async = NULL;
     *fsm_out = &s->rfsm;
     *out = s;
     return 0;
@@ -757,18 +832,15 @@ size_t store_watch_count(store_t *s)
 
 int store_serialize(store_t *s, void **buf, size_t *len)
 {
-    void *p;
+    const void *img;
     size_t n;
-    int rc = fsm_serialize(s->fsm, &p, &n);
+    int rc = fsm_image(s->fsm, &img, &n);
     if (rc)
         return rc;
     void *copy = malloc(n ? n : 1);
-    if (!copy) {
-        sqlite3_free(p);
+    if (!copy)
         return BE_NOMEM;
-    }
-    memcpy(copy, p, n);
-    sqlite3_free(p);
+    memcpy(copy, img, n);
     *buf = copy;
     *len = n;
     return 0;

@@ -45,8 +45,8 @@ typedef struct store store_t;
 
 /* Default raft timing (berthd --election-timeout-ms, --heartbeat-ms); why
  * these values: store/raftnode.c and docs/architecture.md. */
-#define STORE_ELECTION_MS 300
-#define STORE_HEARTBEAT_MS 50
+#define STORE_ELECTION_MS 200
+#define STORE_HEARTBEAT_MS 25
 
 struct store_config {
     const char *name;          /* member name (e.g. hostname) */

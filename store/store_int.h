@@ -80,6 +80,13 @@ struct store {
     bool chg_busy;
     bool snapshot_asap;   /* restore: snapshot at the next applied entry */
     unsigned snapshots;   /* snapshots finalized since open */
+    struct snapjob *snap; /* the snapshot being taken (snapjob.c) */
+    struct raft_buffer snap_buf;
+    size_t snap_len;
+    uint64_t snap_t0, snap_fork_ns, snap_copied_ns;
+    uint64_t snap_retry_ms; /* after a failed snapshot: not before (uv_now) */
+    bool trim_due;        /* a snapshot freed log entries: malloc_trim when idle */
+    uint64_t last_apply_ms;
 
     void (*close_cb)(void *data);
     void *close_data;

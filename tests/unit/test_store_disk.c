@@ -142,6 +142,8 @@ static void test_disk_restart(void)
     CHECK_INT(failures, 0);
     uint64_t rev = store_revision(s);
     CHECK_INT(rev, 261);
+    /* snapshots were taken (asynchronously, while the updates went on) */
+    CHECK(store_snapshots_taken(s) > 0);
     CHECK_INT(store_object_count(s), 199);
 
     /* close fails what is still queued */

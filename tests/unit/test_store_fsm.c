@@ -211,13 +211,12 @@ static void test_snapshot_and_list(void)
         mk(STORE_DELETE, "pods", "a", "p9", 0, NULL, 0, NULL),
     };
     CHECK_INT(apply(f, m, 6, r), 0);
-    void *img;
+    const void *img;
     size_t len;
-    CHECK_INT(fsm_serialize(f, &img, &len), 0);
+    CHECK_INT(fsm_image(f, &img, &len), 0);
 
     struct fsm *g = open_fsm(NULL);
     CHECK_INT(fsm_restore(g, img, len), 0);
-    sqlite3_free(img);
     CHECK_INT(fsm_revision(g), 6);
     CHECK_INT(fsm_count(g), 4);
 
@@ -293,6 +292,58 @@ static void rec_cb(void *data, const struct store_event *ev)
         if (r->other)
             watch_stop(r->other);
     }
+}
+
+/* Over the quota, creates and updates fail with BE_NOSPACE, take no
+ * revision and change nothing; deletes go on, and the pages they free let
+ * writes in again. A restored image keeps the quota of the fsm. */
+static void test_space_quota(void)
+{
+    struct fsm *f = open_fsm(NULL);
+    struct store_result r[1];
+    static char json[8192];
+    char name[32];
+    int n = 0;
+
+    static const char head[] = "{\"metadata\":{\"name\":\"x\"},\"data\":\"";
+    size_t jlen = sizeof json - 1;
+    memcpy(json, head, sizeof head - 1);
+    memset(json + sizeof head - 1, 'v', jlen - (sizeof head - 1) - 2);
+    memcpy(json + jlen - 2, "\"}", 3);
+    fsm_set_quota(f, fsm_db_bytes(f) + (256u << 10));
+    for (;; n++) {
+        snprintf(name, sizeof name, "c%d", n);
+        struct store_mut m = mk(STORE_CREATE, "configmaps", "default", name,
+                                0, json, jlen, NULL);
+        CHECK_INT(apply(f, &m, 1, r), 0);
+        if (r[0].rc != 0)
+            break;
+        if (n > 1000)
+            break;
+    }
+    CHECK_INT(r[0].rc, BE_NOSPACE);
+    CHECK(n > 10 && n < 100);
+    uint64_t rev = fsm_revision(f), count = fsm_count(f);
+    CHECK_INT(count, (uint64_t)n);
+    struct store_mut up = mk(STORE_UPDATE, "configmaps", "default", "c0", 0,
+                             json, jlen, NULL);
+    CHECK_INT(apply(f, &up, 1, r), 0);
+    CHECK_INT(r[0].rc, BE_NOSPACE);
+    CHECK_INT(fsm_revision(f), rev);
+
+    for (int i = 0; i < n / 2; i++) {
+        snprintf(name, sizeof name, "c%d", i);
+        struct store_mut d = mk(STORE_DELETE, "configmaps", "default", name,
+                                0, NULL, 0, NULL);
+        CHECK_INT(apply(f, &d, 1, r), 0);
+        CHECK_INT(r[0].rc, 0);
+    }
+    CHECK_INT(fsm_count(f), count - (uint64_t)(n / 2));
+    struct store_mut m = mk(STORE_CREATE, "configmaps", "default", "again",
+                            0, json, jlen, NULL);
+    CHECK_INT(apply(f, &m, 1, r), 0);
+    CHECK_INT(r[0].rc, 0);
+    fsm_close(f);
 }
 
 static void test_watch_events(void)
@@ -432,6 +483,7 @@ int main(void)
     RUN(test_exists_and_ns_generation);
     RUN(test_layout_contract);
     RUN(test_snapshot_and_list);
+    RUN(test_space_quota);
     RUN(test_watch_events);
     RUN(test_watch_gone_and_self_stop);
     UNIT_EXIT();
