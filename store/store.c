@@ -394,7 +394,7 @@ int store_barrier(store_t *s, void (*cb)(void *data, int rc), void *data)
  * cfg.snapshot_threshold entries, which bounds replay time after a restart.
  * It steers raft through its entry threshold: 1 means "at the next check",
  * a huge value "not yet". */
-#define SNAPSHOT_MIN_LOG_BYTES (128u << 20)
+#define SNAPSHOT_MIN_LOG_BYTES (16u << 20)
 
 static void snapshot_policy(struct store *s, size_t entry_bytes)
 {
