@@ -92,6 +92,9 @@ struct store {
     void *close_data;
 };
 
+/* rfsm.c: fills s->rfsm, the store as raft's state machine. */
+void store_rfsm_init(struct store *s);
+
 /* members.c: fails queued membership changes (leadership lost, close). */
 void store_changes_fail(struct store *s, int rc);
 
