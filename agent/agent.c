@@ -273,6 +273,7 @@ void agent_free(struct agent *a)
     }
     agent_metrics_stop(a); /* a sampler that never started */
     agent_env_cache_free(a);
+    agent_final_deletes_free(a);
     json_decref(a->labels);
     free(a->wbuf);
     free(a);

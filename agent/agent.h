@@ -145,6 +145,7 @@ struct agent {
 
     /* pods */
     struct apod *pods;
+    struct final_delete *final_dels; /* agent_reconcile.c: DELETEs to retry */
     bool synced;                  /* first list applied */
     char rv[32];
     uvhttp_stream_t *watch;
@@ -220,6 +221,10 @@ void agent_reconcile_soon(struct agent *a);
 /* agent_reconcile.c */
 void agent_reconcile(struct agent *a, struct apod *p);
 void agent_reconcile_all(struct agent *a);
+/* Sends again the final DELETEs of gracefully deleted pods that failed and
+ * whose delay has passed (agent_reconcile_all does it on every sync). */
+void agent_final_deletes_retry(struct agent *a);
+void agent_final_deletes_free(struct agent *a);
 /* Delay before the next start after `crashes` exits (kubelet-style: 0,
  * base, 2*base, ... capped at max). */
 int64_t agent_backoff_ms(const struct agent *a, int crashes);

@@ -258,7 +258,88 @@ static void reconcile_container(struct agent *a, struct apod *p, struct acont *c
 
 /* ---- teardown ---------------------------------------------------------- */
 
-static void on_final_delete(void *data, int rc, int status, const char *body, size_t len) {}
+/* The agent's last word on a gracefully deleted pod: DELETE with grace 0
+ * and the pod's uid as precondition. Until the API has taken it, the pod
+ * stays Terminating, so a failed attempt (no server, 5xx, 429) is retried
+ * from the sync tick with a doubling delay, FINAL_DELETE_TRIES times in
+ * all; 404 and 409 (gone, or a new pod of that name) end it too. */
+#define FINAL_DELETE_TRIES 8
+#define FINAL_DELETE_MAX_DELAY_MS 30000
+
+struct final_delete {
+    struct agent *a;
+    struct final_delete *next;
+    char path[600], body[160];
+    int attempts;
+    int64_t next_ms;
+    bool inflight;
+};
+
+static void final_delete_drop(struct agent *a, struct final_delete *fd)
+{
+    for (struct final_delete **pp = &a->final_dels; *pp; pp = &(*pp)->next)
+        if (*pp == fd) {
+            *pp = fd->next;
+            break;
+        }
+    free(fd);
+}
+
+static void final_delete_failed(struct agent *a, struct final_delete *fd, int rc, int status)
+{
+    fd->inflight = false;
+    if (++fd->attempts >= FINAL_DELETE_TRIES) {
+        log_warn(AGENT_COMP, "DELETE %s failed %d times (last: %s); giving up", fd->path,
+                 fd->attempts, rc ? be_strerror(rc) : "an error status");
+        final_delete_drop(a, fd);
+        return;
+    }
+    int64_t delay = 1000LL << (fd->attempts - 1);
+    fd->next_ms = agent_now_ms(a) +
+                  (delay > FINAL_DELETE_MAX_DELAY_MS ? FINAL_DELETE_MAX_DELAY_MS : delay);
+    (void)status;
+}
+
+static void on_final_delete(void *data, int rc, int status, const char *body, size_t len)
+{
+    struct final_delete *fd = data;
+    (void)body;
+    (void)len;
+    if (rc == 0 && ((status >= 200 && status < 300) || status == 404 || status == 409))
+        final_delete_drop(fd->a, fd);
+    else
+        final_delete_failed(fd->a, fd, rc, status);
+}
+
+static void final_delete_send(struct agent *a, struct final_delete *fd)
+{
+    fd->inflight = true;
+    int rc = a->api(a, "DELETE", fd->path, "application/json", fd->body, strlen(fd->body),
+                    on_final_delete, fd); /* may call back (and free fd) at once */
+    if (rc != 0)
+        final_delete_failed(a, fd, rc, 0);
+}
+
+void agent_final_deletes_retry(struct agent *a)
+{
+    int64_t now = agent_now_ms(a);
+    struct final_delete *fd = a->final_dels;
+    while (fd) {
+        struct final_delete *next = fd->next;
+        if (!fd->inflight && now >= fd->next_ms)
+            final_delete_send(a, fd); /* may free fd */
+        fd = next;
+    }
+}
+
+void agent_final_deletes_free(struct agent *a)
+{
+    while (a->final_dels) {
+        struct final_delete *fd = a->final_dels;
+        a->final_dels = fd->next;
+        free(fd);
+    }
+}
 
 static void teardown(struct agent *a, struct apod *p)
 {
@@ -288,12 +369,16 @@ static void teardown(struct agent *a, struct apod *p)
     if (left)
         return;
     a->rt->ops->remove_pod(a->rt, p->uid);
-    if (p->obj) { /* graceful deletion finished: the agent deletes it for good */
-        char path[600], body[160];
-        snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s", p->ns, p->name);
-        snprintf(body, sizeof body, "{\"gracePeriodSeconds\":0,\"preconditions\":{\"uid\":\"%s\"}}",
+    struct final_delete *fd = p->obj ? calloc(1, sizeof *fd) : NULL;
+    if (fd) { /* graceful deletion finished: the agent deletes it for good */
+        fd->a = a;
+        snprintf(fd->path, sizeof fd->path, "/api/v1/namespaces/%s/pods/%s", p->ns, p->name);
+        snprintf(fd->body, sizeof fd->body,
+                 "{\"gracePeriodSeconds\":0,\"preconditions\":{\"uid\":\"%s\"}}",
                  p->uid); /* never a new pod of the same name */
-        a->api(a, "DELETE", path, "application/json", body, strlen(body), on_final_delete, a);
+        fd->next = a->final_dels;
+        a->final_dels = fd;
+        final_delete_send(a, fd);
     }
     log_info(AGENT_COMP, "pod %s/%s (%s): removed", p->ns, p->name, p->uid);
     agent_pod_remove(a, p);
@@ -334,6 +419,7 @@ void agent_reconcile(struct agent *a, struct apod *p)
 
 void agent_reconcile_all(struct agent *a)
 {
+    agent_final_deletes_retry(a);
     if (!a->synced)
         return;
     struct apod *p = a->pods;

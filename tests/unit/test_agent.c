@@ -438,6 +438,35 @@ static void test_deletion(void)
     CHECK_INT(e.nsent, 1);
     CHECK_STR(e.sent[0].method, "DELETE");
     CHECK_STR(e.sent[0].path, "/api/v1/namespaces/default/pods/p2");
+
+    /* a final DELETE that fails is sent again after 1 s, then 2 s, until
+     * the API takes it; then never again */
+    p = pod("u3", "p3", "Always", "busybox");
+    upsert(&e, json_incref(p));
+    json_object_set_new(json_object_get(p, "metadata"), "deletionTimestamp",
+                        json_string("2026-01-01T00:00:00Z"));
+    e.nsent = 0;
+    e.answer = 503;
+    upsert(&e, p);
+    CHECK_INT(e.nsent, 1);
+    agent_reconcile_all(e.a);
+    CHECK_INT(e.nsent, 1); /* not before its delay */
+    e.now += 1100;
+    agent_reconcile_all(e.a);
+    CHECK_INT(e.nsent, 2);
+    CHECK_STR(e.sent[1].method, "DELETE");
+    CHECK(strstr(e.sent[1].body, "\"uid\":\"u3\"") != NULL);
+    e.answer = 200;
+    e.now += 1100;
+    agent_reconcile_all(e.a);
+    CHECK_INT(e.nsent, 2); /* the second delay is 2 s */
+    e.now += 1000;
+    agent_reconcile_all(e.a);
+    CHECK_INT(e.nsent, 3);
+    e.now += 60000;
+    agent_reconcile_all(e.a);
+    CHECK_INT(e.nsent, 3);
+    CHECK(e.a->final_dels == NULL);
     env_done(&e);
 }
 
