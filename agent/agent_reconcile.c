@@ -285,7 +285,7 @@ static void final_delete_drop(struct agent *a, struct final_delete *fd)
     free(fd);
 }
 
-static void final_delete_failed(struct agent *a, struct final_delete *fd, int rc, int status)
+static void final_delete_failed(struct agent *a, struct final_delete *fd, int rc)
 {
     fd->inflight = false;
     if (++fd->attempts >= FINAL_DELETE_TRIES) {
@@ -297,7 +297,6 @@ static void final_delete_failed(struct agent *a, struct final_delete *fd, int rc
     int64_t delay = 1000LL << (fd->attempts - 1);
     fd->next_ms = agent_now_ms(a) +
                   (delay > FINAL_DELETE_MAX_DELAY_MS ? FINAL_DELETE_MAX_DELAY_MS : delay);
-    (void)status;
 }
 
 static void on_final_delete(void *data, int rc, int status, const char *body, size_t len)
@@ -308,7 +307,7 @@ static void on_final_delete(void *data, int rc, int status, const char *body, si
     if (rc == 0 && ((status >= 200 && status < 300) || status == 404 || status == 409))
         final_delete_drop(fd->a, fd);
     else
-        final_delete_failed(fd->a, fd, rc, status);
+        final_delete_failed(fd->a, fd, rc);
 }
 
 static void final_delete_send(struct agent *a, struct final_delete *fd)
@@ -317,7 +316,7 @@ static void final_delete_send(struct agent *a, struct final_delete *fd)
     int rc = a->api(a, "DELETE", fd->path, "application/json", fd->body, strlen(fd->body),
                     on_final_delete, fd); /* may call back (and free fd) at once */
     if (rc != 0)
-        final_delete_failed(a, fd, rc, 0);
+        final_delete_failed(a, fd, rc);
 }
 
 void agent_final_deletes_retry(struct agent *a)

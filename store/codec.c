@@ -16,33 +16,9 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "store/le.h"
 
 enum { F_NODE = 1, F_OWNER = 2 };
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    put32(p, (uint32_t)v);
-    put32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 static size_t slen(const char *s)
 {
@@ -78,7 +54,7 @@ void codec_write_header(void *dst, uint32_t count)
     uint8_t *p = dst;
     p[0] = CODEC_VERSION;
     p[1] = p[2] = p[3] = 0;
-    put32(p + 4, count);
+    le_put32(p + 4, count);
 }
 
 static uint8_t *put_str(uint8_t *p, const char *s, size_t len)
@@ -100,13 +76,13 @@ size_t codec_write_mut(void *dst, const struct store_mut *m)
     p[1] = (uint8_t)((dl ? F_NODE : 0) | (ol ? F_OWNER : 0) |
                      (m->op == STORE_DELETE ? 0 : 4));
     p[2] = p[3] = 0;
-    put32(p + 4, rl);
-    put32(p + 8, nl);
-    put32(p + 12, al);
-    put32(p + 16, dl);
-    put32(p + 20, ol);
-    put32(p + 24, jl);
-    put64(p + 28, m->op == STORE_CREATE ? 0 : m->expect_rev);
+    le_put32(p + 4, rl);
+    le_put32(p + 8, nl);
+    le_put32(p + 12, al);
+    le_put32(p + 16, dl);
+    le_put32(p + 20, ol);
+    le_put32(p + 24, jl);
+    le_put64(p + 28, m->op == STORE_CREATE ? 0 : m->expect_rev);
     q = p + CODEC_MUT_FIXED;
     q = put_str(q, m->resource, rl);
     q = put_str(q, m->ns, nl);
@@ -153,13 +129,13 @@ static int decode_one(const uint8_t **p, size_t *left, struct codec_mut *m)
         return BE_PROTO;
     memset(m, 0, sizeof *m);
     m->op = op;
-    m->resource_len = get32(h + 4);
-    m->ns_len = get32(h + 8);
-    m->name_len = get32(h + 12);
-    m->node_len = get32(h + 16);
-    m->owner_len = get32(h + 20);
-    m->json_len = get32(h + 24);
-    m->expect_rev = get64(h + 28);
+    m->resource_len = le_get32(h + 4);
+    m->ns_len = le_get32(h + 8);
+    m->name_len = le_get32(h + 12);
+    m->node_len = le_get32(h + 16);
+    m->owner_len = le_get32(h + 20);
+    m->json_len = le_get32(h + 24);
+    m->expect_rev = le_get64(h + 28);
     if (m->resource_len == 0 || m->name_len == 0 ||
         m->resource_len > CODEC_MAX_STR || m->ns_len > CODEC_MAX_STR ||
         m->name_len > CODEC_MAX_STR || m->node_len > CODEC_MAX_STR ||
@@ -200,7 +176,7 @@ int codec_decode(const void *buf, size_t len, struct codec_mut **muts,
     if (!buf || len < CODEC_HDR_SIZE || p[0] != CODEC_VERSION || p[1] || p[2] ||
         p[3])
         return BE_PROTO;
-    uint32_t count = get32(p + 4);
+    uint32_t count = le_get32(p + 4);
     p += CODEC_HDR_SIZE;
     left -= CODEC_HDR_SIZE;
     /* every record takes at least its fixed part and three strings */

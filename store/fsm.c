@@ -141,7 +141,7 @@ static int db_new(sqlite3 **out, char *errbuf, size_t errlen)
 }
 
 /* Puts db on sqlite's memdb VFS: the image is one buffer, which
- * sqlite3_serialize(NOCOPY) hands out without a copy (see snapshot.c). img
+ * sqlite3_serialize(NOCOPY) hands out without a copy (see snapjob.c). img
  * (sqlite3_malloc'd, owned by sqlite from here on, even on failure) is the
  * starting image, NULL for an empty database. */
 static int db_use_memdb(sqlite3 *db, unsigned char *img, size_t len,

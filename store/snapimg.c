@@ -23,39 +23,12 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "store/le.h"
 
 #define MAGIC "BERTHSZ1"
 #define HDR 16
 #define CHUNK ((size_t)4 << 20)
 #define CHUNK_HDR 8
-
-static void put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
 
 size_t snapimg_bound(size_t len)
 {
@@ -76,7 +49,7 @@ size_t snapimg_encode(const void *raw, size_t len, void *out, void *state)
     unsigned char *o = out;
     size_t at = HDR;
     memcpy(o, MAGIC, 8);
-    put64(o + 8, len);
+    le_put64(o + 8, len);
     for (size_t off = 0; off < len; off += CHUNK) {
         size_t n = len - off < CHUNK ? len - off : CHUNK;
         int cap = LZ4_compressBound((int)n);
@@ -88,8 +61,8 @@ size_t snapimg_encode(const void *raw, size_t len, void *out, void *state)
             memcpy(o + at + CHUNK_HDR, src + off, n);
             c = 0;
         }
-        put32(o + at, (uint32_t)n);
-        put32(o + at + 4, (uint32_t)c);
+        le_put32(o + at, (uint32_t)n);
+        le_put32(o + at + 4, (uint32_t)c);
         at += CHUNK_HDR + (c ? (size_t)c : n);
     }
     return at;
@@ -105,7 +78,7 @@ int snapimg_decode(const void *img, size_t len, void **raw, size_t *raw_len)
     const unsigned char *p = img;
     if (!snapimg_is_encoded(img, len))
         return BE_PROTO;
-    uint64_t total = get64(p + 8);
+    uint64_t total = le_get64(p + 8);
     if (total == 0 || total > SNAPIMG_MAX_RAW)
         return BE_PROTO;
     char *out = sqlite3_malloc64(total);
@@ -115,7 +88,7 @@ int snapimg_decode(const void *img, size_t len, void **raw, size_t *raw_len)
     while (done < total) {
         if (len - at < CHUNK_HDR)
             goto bad;
-        size_t n = get32(p + at), c = get32(p + at + 4);
+        size_t n = le_get32(p + at), c = le_get32(p + at + 4);
         at += CHUNK_HDR;
         size_t stored = c ? c : n;
         if (n == 0 || n > CHUNK || n > total - done || stored > len - at)
