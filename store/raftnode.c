@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@ static void close_cb(struct raft *r)
     struct raftnode *rn = r->data;
     raft_uv_close(&rn->io);
     raftnet_close(&rn->transport);
+    snapput_free(&rn->snapput);
     void (*cb)(void *) = rn->closed;
     void *data = rn->closed_data;
     free(rn);
@@ -42,6 +44,25 @@ void raftnode_close(struct raftnode *rn, void (*cb)(void *data), void *data)
     rn->closed = cb;
     rn->closed_data = data;
     raft_close(&rn->raft, close_cb);
+}
+
+/* io->snapshot_put and io->close, routed through snapput.c */
+static struct raftnode *raftnode_of_io(struct raft_io *io)
+{
+    return (struct raftnode *)((char *)io - offsetof(struct raftnode, io));
+}
+
+static int io_snapshot_put(struct raft_io *io, unsigned trailing,
+                           struct raft_io_snapshot_put *req,
+                           const struct raft_snapshot *snapshot,
+                           raft_io_snapshot_put_cb cb)
+{
+    return snapput_put(&raftnode_of_io(io)->snapput, trailing, req, snapshot, cb);
+}
+
+static void io_close(struct raft_io *io, raft_io_close_cb cb)
+{
+    snapput_close(&raftnode_of_io(io)->snapput, cb);
 }
 
 int raftnode_open(uv_loop_t *loop, const struct store_config *cfg,
@@ -92,6 +113,14 @@ int raftnode_open(uv_loop_t *loop, const struct store_config *cfg,
     /* The store compresses snapshot images itself, off the loop and before
      * raft's write, which holds back every append (store/snapimg.c). */
     raft_uv_set_snapshot_compression(&rn->io, false);
+    /* ...and writes them itself, beside the log instead of in front of it
+     * (store/snapput.c). */
+    if ((rv = snapput_init(&rn->snapput, &rn->io, loop, cfg->data_dir)) != 0) {
+        snprintf(errbuf, errlen, "raft I/O: out of memory");
+        goto err_io;
+    }
+    rn->io.snapshot_put = io_snapshot_put;
+    rn->io.close = io_close;
     if ((rv = raft_init(&rn->raft, &rn->io, fsm, id, cfg->raft_address)) != 0) {
         snprintf(errbuf, errlen, "raft init: %s", raft_errmsg(&rn->raft));
         goto err_io;
@@ -169,6 +198,7 @@ err_raft:
     return BE_IO;
 err_io:
     raft_uv_close(&rn->io);
+    snapput_free(&rn->snapput);
 err_transport:
     raftnet_close(&rn->transport);
 err:

@@ -12,12 +12,14 @@
 #include <uv.h>
 
 #include "store/raftnet.h"
+#include "store/snapput.h"
 #include "store/store.h"
 
 struct raftnode {
     struct raft raft;
     struct raft_io io;
     struct raftnet transport;    /* raft_uv_tcp with TCP_NODELAY */
+    struct snapput snapput;      /* io's snapshot_put without the barrier */
     void (*closed)(void *data);
     void *closed_data;
 };

@@ -154,7 +154,7 @@ static int rfsm_snapshot_finalize(struct raft_fsm *fsm,
         uint64_t now = uv_hrtime();
         uint64_t copied = s->snap_copied_ns ? s->snap_copied_ns : s->snap_t0;
         log_info("store", "snapshot: %zu MB (%zu MB compressed), fork %.1f ms "
-                 "on the loop, copied in %.0f ms, written by raft in %.0f ms",
+                 "on the loop, copied in %.0f ms, written in %.0f ms",
                  s->snap_len >> 20, snapjob_len(s->snap) >> 20,
                  (double)s->snap_fork_ns / 1e6,
                  (double)(copied - s->snap_t0) / 1e6,

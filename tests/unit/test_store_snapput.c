@@ -1,0 +1,311 @@
+/* test_store_snapput.c: the store's snapshot writer. What it writes is what
+ * raft_uv loads (the installed raft library reads it back: term, index,
+ * configuration and every data byte); it removes the snapshots and closed
+ * segments raft_uv would, and nothing else; a close while it writes waits
+ * for the write, and a put after close is refused; installing a leader's snapshot still goes to raft_uv. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <fcntl.h>
+#include <raft.h>
+#include <raft/uv.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "store/snapput.h"
+#include "unit.h"
+
+static char *make_dir(void)
+{
+    char tmpl[] = "/tmp/berth-snapput-XXXXXX";
+    char *d = mkdtemp(tmpl);
+    return d ? strdup(d) : NULL;
+}
+
+static void remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[512];
+    while (d && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    if (d)
+        closedir(d);
+    rmdir(dir);
+}
+
+static int exists(const char *dir, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+static void touch(const char *dir, const char *name, const char *content)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd >= 0) {
+        if (write(fd, content, strlen(content)) < 0)
+            perror("write");
+        close(fd);
+    }
+}
+
+static int put_status = -12345, put_calls, close_calls, inner_puts;
+
+static void put_cb(struct raft_io_snapshot_put *req, int status)
+{
+    (void)req;
+    put_status = status;
+    put_calls++;
+}
+
+static void io_closed(struct raft_io *io)
+{
+    (void)io;
+    close_calls++;
+    CHECK_INT(put_calls, 1); /* the put finished first */
+}
+
+static void test_crc(void)
+{
+    /* CRC-32/CKSUM's check value is this CRC of "123456789" xor ~0 */
+    CHECK_INT(snapput_crc32("123456789", 9, 0) ^ 0xffffffffu, 0x765e7680u);
+}
+
+/* A snapshot of two buffers and a two-server configuration. */
+struct sample {
+    struct raft_snapshot snap;
+    struct raft_buffer bufs[2];
+    char *big;
+};
+
+static void sample_init(struct sample *s, raft_term term, raft_index index)
+{
+    memset(s, 0, sizeof *s);
+    s->big = malloc(3u << 20);
+    for (size_t i = 0; i < (3u << 20); i++)
+        s->big[i] = (char)(i * 7 + 1);
+    s->bufs[0] = (struct raft_buffer){(void *)"head:", 5};
+    s->bufs[1] = (struct raft_buffer){s->big, 3u << 20};
+    s->snap.term = term;
+    s->snap.index = index;
+    s->snap.configuration_index = 7;
+    raft_configuration_init(&s->snap.configuration);
+    raft_configuration_add(&s->snap.configuration, 1, "127.0.0.1:9001", RAFT_VOTER);
+    raft_configuration_add(&s->snap.configuration, 2, "127.0.0.1:9002", RAFT_SPARE);
+    s->snap.bufs = s->bufs;
+    s->snap.n_bufs = 2;
+}
+
+static void sample_close(struct sample *s)
+{
+    raft_configuration_close(&s->snap.configuration);
+    free(s->big);
+}
+
+static void run_until(uv_loop_t *loop, int *counter, int want)
+{
+    for (int i = 0; i < 100000 && *counter < want; i++)
+        uv_run(loop, UV_RUN_ONCE);
+}
+
+static void test_raft_uv_loads_it(void)
+{
+    char *dir = make_dir();
+    uv_loop_t loop;
+    struct raft_uv_transport t;
+    struct raft_io io;
+    struct snapput sp;
+    struct sample s;
+    struct raft_io_snapshot_put req;
+
+    uv_loop_init(&loop);
+    CHECK_INT(raft_uv_tcp_init(&t, &loop), 0);
+    CHECK_INT(raft_uv_init(&io, &loop, dir, &t), 0);
+    CHECK_INT(io.init(&io, 1, "127.0.0.1:9001"), 0);
+    CHECK_INT(snapput_init(&sp, &io, &loop, dir), 0);
+    sample_init(&s, 3, 100);
+    put_calls = close_calls = 0;
+    CHECK_INT(snapput_put(&sp, 10, &req, &s.snap, put_cb), 0);
+    snapput_close(&sp, io_closed); /* waits for the write */
+    run_until(&loop, &close_calls, 1);
+    CHECK_INT(put_status, 0);
+    CHECK_INT(close_calls, 1);
+    raft_uv_close(&io);
+    snapput_free(&sp);
+
+    /* a fresh raft_uv on the same directory */
+    CHECK_INT(raft_uv_init(&io, &loop, dir, &t), 0);
+    CHECK_INT(io.init(&io, 1, "127.0.0.1:9001"), 0);
+    raft_term term = 0;
+    raft_id vote = 0;
+    struct raft_snapshot *got = NULL;
+    raft_index start = 0;
+    struct raft_entry *entries = NULL;
+    size_t n = 0;
+    CHECK_INT(io.load(&io, &term, &vote, &got, &start, &entries, &n), 0);
+    CHECK(got != NULL);
+    if (got) {
+        CHECK_INT(got->term, 3);
+        CHECK_INT(got->index, 100);
+        CHECK_INT(got->configuration_index, 7);
+        CHECK_INT(got->configuration.n, 2);
+        if (got->configuration.n == 2) {
+            CHECK_INT(got->configuration.servers[1].id, 2);
+            CHECK_STR(got->configuration.servers[1].address, "127.0.0.1:9002");
+            CHECK_INT(got->configuration.servers[1].role, RAFT_SPARE);
+        }
+        CHECK_INT(got->n_bufs, 1);
+        CHECK_INT(got->bufs[0].len, 5 + (3u << 20));
+        CHECK(memcmp(got->bufs[0].base, "head:", 5) == 0);
+        CHECK(memcmp((char *)got->bufs[0].base + 5, s.big, 3u << 20) == 0);
+        raft_configuration_close(&got->configuration);
+        raft_free(got->bufs[0].base);
+        raft_free(got->bufs);
+        raft_free(got);
+    }
+    CHECK_INT(n, 0);
+    raft_free(entries);
+    close_calls = 0;
+    put_calls = 1; /* io_closed's check */
+    io.close(&io, io_closed);
+    run_until(&loop, &close_calls, 1);
+    raft_uv_close(&io);
+    raft_uv_tcp_close(&t);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_INT(uv_loop_close(&loop), 0);
+    sample_close(&s);
+    remove_dir(dir);
+    free(dir);
+}
+
+/* A stand-in for raft_uv: counts what snapput hands on. */
+static int fake_put(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
+                    const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb)
+{
+    (void)io, (void)trailing, (void)req, (void)snapshot, (void)cb;
+    inner_puts++;
+    return 0;
+}
+
+static void fake_close(struct raft_io *io, raft_io_close_cb cb)
+{
+    cb(io);
+}
+
+static void test_removes_what_raft_uv_would(void)
+{
+    char *dir = make_dir();
+    uv_loop_t loop;
+    struct raft_io io = {.snapshot_put = fake_put, .close = fake_close};
+    struct snapput sp;
+    struct sample s;
+    struct raft_io_snapshot_put req;
+
+    touch(dir, "0000000000000001-0000000000000050", "x");
+    touch(dir, "0000000000000051-0000000000000090", "x");
+    touch(dir, "0000000000000091-0000000000000120", "x");
+    touch(dir, "open-1", "x");
+    touch(dir, "open-2", "x");
+    touch(dir, "snapshot-1-10-5.meta", "m");
+    touch(dir, "snapshot-1-10-5", "d");
+    touch(dir, "snapshot-1-40-6.meta", "m");
+    touch(dir, "snapshot-1-40-6", "d");
+    touch(dir, "snapshot-2-60-7.meta", "m"); /* no data: raft_uv ignores it */
+    touch(dir, "metadata1", "x");
+    touch(dir, "berth-snapshot.tmp", "left by a crash");
+
+    uv_loop_init(&loop);
+    CHECK_INT(snapput_init(&sp, &io, &loop, dir), 0);
+    CHECK(!exists(dir, "berth-snapshot.tmp"));
+    sample_init(&s, 2, 100);
+
+    inner_puts = 0;
+    CHECK_INT(snapput_put(&sp, 0, &req, &s.snap, put_cb), 0); /* install */
+    CHECK_INT(inner_puts, 1);
+
+    put_calls = 0;
+    CHECK_INT(snapput_put(&sp, 20, &req, &s.snap, put_cb), 0);
+    CHECK_INT(snapput_put(&sp, 20, &req, &s.snap, put_cb), RAFT_BUSY);
+    run_until(&loop, &put_calls, 1);
+    CHECK_INT(put_status, 0);
+    /* entries 81..100 are kept: the segment ending at 50 goes */
+    CHECK(!exists(dir, "0000000000000001-0000000000000050"));
+    CHECK(exists(dir, "0000000000000051-0000000000000090"));
+    CHECK(exists(dir, "0000000000000091-0000000000000120"));
+    CHECK(exists(dir, "open-1") && exists(dir, "open-2"));
+    /* the two newest complete snapshots stay */
+    CHECK(!exists(dir, "snapshot-1-10-5.meta") && !exists(dir, "snapshot-1-10-5"));
+    CHECK(exists(dir, "snapshot-1-40-6.meta") && exists(dir, "snapshot-1-40-6"));
+    CHECK(exists(dir, "snapshot-2-60-7.meta"));
+    CHECK(exists(dir, "metadata1"));
+    CHECK(!exists(dir, "berth-snapshot.tmp"));
+    int found = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL)
+        found += strncmp(e->d_name, "snapshot-2-100-", 15) == 0;
+    if (d)
+        closedir(d);
+    CHECK_INT(found, 2); /* its .meta and its data */
+
+    /* more trailing entries than the index: no segment goes */
+    put_calls = 0;
+    s.snap.index = 110;
+    CHECK_INT(snapput_put(&sp, 1000, &req, &s.snap, put_cb), 0);
+    run_until(&loop, &put_calls, 1);
+    CHECK_INT(put_status, 0);
+    CHECK(exists(dir, "0000000000000051-0000000000000090"));
+    CHECK(!exists(dir, "snapshot-1-40-6"));
+
+    close_calls = 0;
+    snapput_close(&sp, io_closed);
+    CHECK_INT(close_calls, 1); /* nothing in flight: at once */
+    /* raft may finish an asynchronous snapshot after close: refused */
+    CHECK_INT(snapput_put(&sp, 20, &req, &s.snap, put_cb), RAFT_CANCELED);
+    snapput_free(&sp);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_INT(uv_loop_close(&loop), 0);
+    sample_close(&s);
+    remove_dir(dir);
+    free(dir);
+}
+
+/* A directory that is gone: the put fails with an I/O error, no crash. */
+static void test_write_error(void)
+{
+    uv_loop_t loop;
+    struct raft_io io = {.snapshot_put = fake_put, .close = fake_close};
+    struct snapput sp;
+    struct sample s;
+    struct raft_io_snapshot_put req;
+    uv_loop_init(&loop);
+    CHECK_INT(snapput_init(&sp, &io, &loop, "/nonexistent/berth-snapput"), 0);
+    sample_init(&s, 1, 5);
+    put_calls = 0;
+    CHECK_INT(snapput_put(&sp, 2, &req, &s.snap, put_cb), 0);
+    run_until(&loop, &put_calls, 1);
+    CHECK_INT(put_status, RAFT_IOERR);
+    snapput_free(&sp);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_INT(uv_loop_close(&loop), 0);
+    sample_close(&s);
+}
+
+int main(void)
+{
+    RUN(test_crc);
+    RUN(test_raft_uv_loads_it);
+    RUN(test_removes_what_raft_uv_would);
+    RUN(test_write_error);
+    UNIT_EXIT();
+}
