@@ -24,6 +24,7 @@ BASE=${BASE_PORT:-27070}
 PIDS=()
 declare -A SPID
 cleanup() {
+  touch "$DIR/stop" 2>/dev/null || true # the load client, if it runs
   for p in "${PIDS[@]:-}" "${SPID[@]:-}"; do [ -n "$p" ] && { kill -9 "$p" 2>/dev/null || true; }; done
   wait 2>/dev/null || true
   [ "${KEEP:-0}" = 1 ] && echo "logs kept in $DIR" || rm -rf "$DIR"
@@ -42,7 +43,9 @@ start() {  # start I [flags]
     ${ELECTION_MS:+--election-timeout-ms "$ELECTION_MS"} ${BERTHD_FLAGS:-} "$@" >"$DIR/s$i.out" 2>>"$DIR/s$i.log" &
   SPID[$i]=$!; PIDS+=($!)
   for _ in $(seq 1 400); do grep -q ready "$DIR/s$i.out" 2>/dev/null && return 0; sleep 0.05; done
-  echo "berthd s$i did not start: $(tail -5 "$DIR/s$i.log")" >&2; exit 1
+  echo "berthd s$i did not start: $(tail -5 "$DIR/s$i.log")" >&2
+  for j in 1 2 3; do echo "s$j: $(curl -sS -m 1 "$(url "$j")/cluster/self" 2>&1)" >&2; done
+  exit 1
 }
 state() { curl -fsS -m 1 "$(url "$1")/cluster/self" 2>/dev/null | jq -r .state 2>/dev/null || true; }
 leader() { local i; for i in 1 2 3; do [ "$(state $i)" = leader ] && { echo $i; return 0; }; done; return 1; }
@@ -103,7 +106,7 @@ echo "== write gap when the leader is killed (SIGKILL), $KILLS kills"
 rm -f "$DIR/stop" "$DIR/marks"
 python3 "$ROOT/tests/e2e/ha_client.py" load --urls "$(url 1),$(url 2),$(url 3)" --prefix gap --threads 3 \
   --timeout 2 --out "$DIR/acked" --stop-file "$DIR/stop" >"$DIR/load.out" &
-LOAD=$!
+LOAD=$!; PIDS+=($LOAD)
 sleep 2
 for k in $(seq 1 "$KILLS"); do
   L=$(leader) || wait_leader >/dev/null

@@ -14,7 +14,8 @@
  * crash at any point leaves the previous snapshot in charge. Then, as
  * raft_uv does, all but the two newest snapshots are removed, and every
  * closed segment ("%016llu-%016llu") that ends before the `trailing`
- * entries raft keeps. Open segments ("open-N") are never touched, and
+ * entries raft keeps, except the newest (see remove_old: it numbers the
+ * open segments). Open segments ("open-N") are never touched, and
  * neither is any segment raft_uv could still truncate: a truncation is
  * always above the commit index, and a snapshot is of applied entries.
  *
@@ -166,8 +167,25 @@ static bool snapshot_meta(int dfd, const char *name, struct snap_name *s)
     return fstatat(dfd, data, &st, 0) == 0 && st.st_size > 0;
 }
 
+/* The end index of the newest closed segment in d (0: none). */
+static unsigned long long newest_closed_end(DIR *d)
+{
+    unsigned long long newest = 0, end;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (closed_segment(e->d_name, &end) && end > newest)
+            newest = end;
+    rewinddir(d);
+    return newest;
+}
+
 /* Keeps the two newest snapshots and the closed segments that hold any of
- * the `trailing` entries up to `index`. Returns 0 or -errno. */
+ * the `trailing` entries up to `index`, and always the newest closed
+ * segment: an open segment does not record its first index, raft_uv's load
+ * numbers its entries on from the newest closed one (with none left it
+ * would number them from the snapshot or from 1, misplacing every entry).
+ * raft_uv's own put never met this: its barrier closed the open segment
+ * first. Returns 0 or -errno. */
 static int remove_old(int dfd, unsigned long long index, unsigned trailing)
 {
     int dfd2 = dup(dfd);
@@ -182,12 +200,14 @@ static int remove_old(int dfd, unsigned long long index, unsigned trailing)
     size_t n = 0, cap = 0;
     int rc = 0;
     unsigned long long retain = index > trailing ? index - trailing + 1 : 0;
+    unsigned long long newest = newest_closed_end(d);
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         unsigned long long end;
         struct snap_name s;
         if (closed_segment(e->d_name, &end)) {
-            if (end < retain && unlinkat(dfd, e->d_name, 0) != 0 && errno != ENOENT)
+            if (end < retain && end != newest && unlinkat(dfd, e->d_name, 0) != 0 &&
+                errno != ENOENT)
                 rc = -errno;
         } else if (snapshot_meta(dfd, e->d_name, &s)) {
             if (n == cap) {

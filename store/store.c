@@ -132,6 +132,16 @@ static void poll_leader(struct store *s)
     if (!s->ready && store_has_leader(s) &&
         raft_last_applied(s->raft) >= s->start_index)
         s->ready = true;
+    if (!s->ready && s->loop && uv_now(s->loop) >= s->next_unready_log) {
+        /* say why, every 5 s: a member that never gets ready is otherwise
+         * silent at the default log level */
+        if (s->next_unready_log)
+            log_info("store", "not ready yet: applied log index %llu of %llu, leader %s",
+                     (unsigned long long)raft_last_applied(s->raft),
+                     (unsigned long long)s->start_index,
+                     store_has_leader(s) ? "known" : "unknown");
+        s->next_unready_log = uv_now(s->loop) + 5000;
+    }
     if (now == s->was_leader)
         return;
     s->was_leader = now;

@@ -71,6 +71,7 @@ struct store {
     bool armed, closing, was_leader, ready;
     int open_handles;
     raft_index start_index;
+    uint64_t next_unready_log;  /* uv_now() of the next "not ready yet" line */
     uint64_t log_bytes;      /* raft entry bytes applied since the last snapshot */
     raft_index log_entries;  /* entries applied since the last snapshot */
     uint64_t db_bytes_seen;  /* database size when last measured (snapshot policy) */

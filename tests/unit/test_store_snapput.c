@@ -1,6 +1,8 @@
 /* test_store_snapput.c: the store's snapshot writer. What it writes is what
  * raft_uv loads (the installed raft library reads it back: term, index,
- * configuration and every data byte); it removes the snapshots and closed
+ * configuration and every data byte); after a crash, raft_uv still numbers
+ * the entries of the open segment right (the newest closed segment, which
+ * anchors them, is kept); it removes the snapshots and closed
  * segments raft_uv would, and nothing else; a close while it writes waits
  * for the write, and a put after close is refused; installing a leader's snapshot still goes to raft_uv. */
 #define _GNU_SOURCE
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -116,6 +119,125 @@ static void run_until(uv_loop_t *loop, int *counter, int want)
 {
     for (int i = 0; i < 100000 && *counter < want; i++)
         uv_run(loop, UV_RUN_ONCE);
+}
+
+static int appends_done;
+
+static void append_cb(struct raft_io_append *req, int status)
+{
+    (void)req;
+    CHECK_INT(status, 0);
+    appends_done++;
+}
+
+/* The child: a member that bootstraps (closed segment 1-1), appends entries
+ * 2..200 to an open segment, snapshots at 180 keeping 10 and is killed. */
+static void crash_after_snapshot(const char *dir)
+{
+    uv_loop_t loop;
+    struct raft_uv_transport t;
+    struct raft_io io;
+    struct raft_configuration conf;
+    static uint64_t payload[201];
+    static struct raft_entry entries[201];
+    struct raft_io_append reqs[4];
+    raft_term term;
+    raft_id vote;
+    struct raft_snapshot *snap = NULL;
+    raft_index start;
+    struct raft_entry *loaded;
+    size_t n;
+
+    uv_loop_init(&loop);
+    raft_configuration_init(&conf);
+    raft_configuration_add(&conf, 1, "127.0.0.1:9001", RAFT_VOTER);
+    if (raft_uv_tcp_init(&t, &loop) || raft_uv_init(&io, &loop, dir, &t) ||
+        io.init(&io, 1, "127.0.0.1:9001") || io.bootstrap(&io, &conf) ||
+        io.load(&io, &term, &vote, &snap, &start, &loaded, &n))
+        _exit(2);
+    for (unsigned i = 2; i <= 200; i++) {
+        payload[i] = i;
+        entries[i] = (struct raft_entry){.term = 1, .type = RAFT_COMMAND,
+                                         .buf = {&payload[i], sizeof payload[i]}};
+    }
+    /* four batches: 2-51, 52-101, 102-151, 152-200 */
+    for (unsigned b = 0; b < 4; b++) {
+        unsigned first = 2 + 50 * b, count = b < 3 ? 50 : 49;
+        if (io.append(&io, &reqs[b], &entries[first], count, append_cb))
+            _exit(3);
+    }
+    run_until(&loop, &appends_done, 4);
+    if (appends_done != 4)
+        _exit(4);
+
+    struct snapput sp;
+    struct raft_snapshot s = {.term = 1, .index = 180, .configuration = conf,
+                              .configuration_index = 1};
+    struct raft_buffer data = {(void *)"state at 180", 12};
+    struct raft_io_snapshot_put req;
+    s.bufs = &data;
+    s.n_bufs = 1;
+    put_calls = 0;
+    if (snapput_init(&sp, &io, &loop, dir) || snapput_put(&sp, 10, &req, &s, put_cb))
+        _exit(5);
+    run_until(&loop, &put_calls, 1);
+    _exit(put_status == 0 ? 0 : 6); /* no close: as if killed */
+}
+
+static void test_open_segment_numbering_after_crash(void)
+{
+    char *dir = make_dir();
+    pid_t pid = fork();
+    if (pid == 0)
+        crash_after_snapshot(dir);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+    uv_loop_t loop;
+    struct raft_uv_transport t;
+    struct raft_io io;
+    uv_loop_init(&loop);
+    CHECK_INT(raft_uv_tcp_init(&t, &loop), 0);
+    CHECK_INT(raft_uv_init(&io, &loop, dir, &t), 0);
+    CHECK_INT(io.init(&io, 1, "127.0.0.1:9001"), 0);
+    raft_term term = 0;
+    raft_id vote = 0;
+    struct raft_snapshot *got = NULL;
+    raft_index start = 0;
+    struct raft_entry *entries = NULL;
+    size_t n = 0;
+    CHECK_INT(io.load(&io, &term, &vote, &got, &start, &entries, &n), 0);
+    CHECK(got && got->index == 180);
+    CHECK_INT(start + n - 1, 200); /* the last entry is still 200 ... */
+    int misplaced = 0;
+    for (size_t k = 0; k < n; k++)
+        if (entries[k].type == RAFT_COMMAND &&
+            *(uint64_t *)entries[k].buf.base != start + k)
+            misplaced++;
+    CHECK_INT(misplaced, 0); /* ... and every entry is where it was */
+    CHECK(start <= 171);     /* the 10 trailing entries are there */
+    if (got) {
+        raft_configuration_close(&got->configuration);
+        raft_free(got->bufs[0].base);
+        raft_free(got->bufs);
+        raft_free(got);
+    }
+    void *batch = NULL;
+    for (size_t k = 0; k < n; k++)
+        if (entries[k].batch != batch)
+            raft_free(batch = entries[k].batch);
+    raft_free(entries);
+    close_calls = 0;
+    put_calls = 1;
+    io.close(&io, io_closed);
+    run_until(&loop, &close_calls, 1);
+    raft_uv_close(&io);
+    raft_uv_tcp_close(&t);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_INT(uv_loop_close(&loop), 0);
+    remove_dir(dir);
+    free(dir);
 }
 
 static void test_raft_uv_loads_it(void)
@@ -267,6 +389,15 @@ static void test_removes_what_raft_uv_would(void)
     CHECK(exists(dir, "0000000000000051-0000000000000090"));
     CHECK(!exists(dir, "snapshot-1-40-6"));
 
+    /* every closed segment is behind the trailing entries: all go but the
+     * newest, which numbers the open segments */
+    put_calls = 0;
+    s.snap.index = 300;
+    CHECK_INT(snapput_put(&sp, 20, &req, &s.snap, put_cb), 0);
+    run_until(&loop, &put_calls, 1);
+    CHECK(!exists(dir, "0000000000000051-0000000000000090"));
+    CHECK(exists(dir, "0000000000000091-0000000000000120"));
+
     close_calls = 0;
     snapput_close(&sp, io_closed);
     CHECK_INT(close_calls, 1); /* nothing in flight: at once */
@@ -304,6 +435,8 @@ static void test_write_error(void)
 int main(void)
 {
     RUN(test_crc);
+    /* first: it forks, and libuv's thread pool is best unstarted then */
+    RUN(test_open_segment_numbering_after_crash);
     RUN(test_raft_uv_loads_it);
     RUN(test_removes_what_raft_uv_would);
     RUN(test_write_error);
