@@ -19,6 +19,11 @@
  * neither is any segment raft_uv could still truncate: a truncation is
  * always above the commit index, and a snapshot is of applied entries.
  *
+ * After raft_uv installs a leader's snapshot there is no closed segment
+ * left to anchor the open one, so the next snapshot goes through raft_uv
+ * (whose barrier closes the open segment) before the writer takes over
+ * again.
+ *
  * raft core has at most one snapshot put in flight, and refuses to install
  * one from a leader while taking its own, so the writer and raft_uv's put
  * never run at once. A close waits for the writer: raft owns the buffers
@@ -310,8 +315,20 @@ int snapput_put(struct snapput *sp, unsigned trailing,
                 struct raft_io_snapshot_put *req,
                 const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb)
 {
-    if (trailing == 0) /* installing a leader's snapshot: raft_uv resets the log */
+    if (trailing == 0) { /* installing a leader's snapshot: raft_uv resets the log */
+        /* ... and deletes every closed segment: the open one, which starts
+         * after the snapshot, has no anchor until a segment is closed again */
+        sp->unanchored = true;
         return sp->inner_put(sp->io, trailing, req, snapshot, cb);
+    }
+    if (sp->unanchored) {
+        /* raft_uv's put closes the open segment (its barrier), which
+         * anchors the next one; a segment filling up would do too */
+        int rv = sp->inner_put(sp->io, trailing, req, snapshot, cb);
+        if (rv == 0)
+            sp->unanchored = false;
+        return rv;
+    }
     if (sp->closing) /* raft may finish an asynchronous snapshot after close */
         return RAFT_CANCELED;
     if (sp->busy)

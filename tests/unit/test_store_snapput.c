@@ -2,11 +2,13 @@
  * raft_uv loads (the installed raft library reads it back: term, index,
  * configuration and every data byte); after a crash, raft_uv still numbers
  * the entries of the open segment right (the newest closed segment, which
- * anchors them, is kept); it removes the snapshots and closed
+ * anchors them, is kept, and after installing a leader's snapshot, which
+ * leaves none, raft_uv's own put closes the open segment once); it removes the snapshots and closed
  * segments raft_uv would, and nothing else; a close while it writes waits
  * for the write, and a put after close is refused; installing a leader's snapshot still goes to raft_uv. */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <raft.h>
 #include <raft/uv.h>
@@ -130,17 +132,56 @@ static void append_cb(struct raft_io_append *req, int status)
     appends_done++;
 }
 
-/* The child: a member that bootstraps (closed segment 1-1), appends entries
- * 2..200 to an open segment, snapshots at 180 keeping 10 and is killed. */
-static void crash_after_snapshot(const char *dir)
+static uint64_t payload[201];
+static struct raft_entry entries_out[201];
+static struct raft_io_append append_reqs[8];
+
+/* Appends entries first..last (term 1, payload = index) and waits. */
+static int append_range(struct raft_io *io, uv_loop_t *loop, unsigned first, unsigned last)
+{
+    int batches = 0;
+    appends_done = 0;
+    for (unsigned i = first; i <= last; i += 50, batches++) {
+        unsigned count = last - i + 1 < 50 ? last - i + 1 : 50;
+        for (unsigned k = i; k < i + count; k++) {
+            payload[k] = k;
+            entries_out[k] = (struct raft_entry){.term = 1, .type = RAFT_COMMAND,
+                                                 .buf = {&payload[k], sizeof payload[k]}};
+        }
+        if (io->append(io, &append_reqs[batches], &entries_out[i], count, append_cb))
+            return -1;
+    }
+    run_until(loop, &appends_done, batches);
+    return appends_done == batches ? 0 : -1;
+}
+
+/* Puts a snapshot at index through sp and waits; 0 on success. */
+static int put_snapshot(struct snapput *sp, uv_loop_t *loop, struct raft_configuration *conf,
+                        raft_index index, unsigned trailing)
+{
+    static struct raft_snapshot s;
+    static struct raft_buffer data = {(void *)"state", 5};
+    static struct raft_io_snapshot_put req;
+    s = (struct raft_snapshot){.term = 1, .index = index, .configuration = *conf,
+                               .configuration_index = 1, .bufs = &data, .n_bufs = 1};
+    put_calls = 0;
+    if (snapput_put(sp, trailing, &req, &s, put_cb))
+        return -1;
+    run_until(loop, &put_calls, 1);
+    return put_calls == 1 && put_status == 0 ? 0 : -1;
+}
+
+/* The child: a member that bootstraps (closed segment 1-1) and either
+ * appends 2..200 to an open segment, or appends 2..50, installs a leader's
+ * snapshot at 100 and appends 101..200; then snapshots at 180 keeping 10,
+ * and is killed. */
+static void crash_after_snapshot(const char *dir, bool install)
 {
     uv_loop_t loop;
     struct raft_uv_transport t;
     struct raft_io io;
     struct raft_configuration conf;
-    static uint64_t payload[201];
-    static struct raft_entry entries[201];
-    struct raft_io_append reqs[4];
+    struct snapput sp;
     raft_term term;
     raft_id vote;
     struct raft_snapshot *snap = NULL;
@@ -153,43 +194,27 @@ static void crash_after_snapshot(const char *dir)
     raft_configuration_add(&conf, 1, "127.0.0.1:9001", RAFT_VOTER);
     if (raft_uv_tcp_init(&t, &loop) || raft_uv_init(&io, &loop, dir, &t) ||
         io.init(&io, 1, "127.0.0.1:9001") || io.bootstrap(&io, &conf) ||
-        io.load(&io, &term, &vote, &snap, &start, &loaded, &n))
+        io.load(&io, &term, &vote, &snap, &start, &loaded, &n) ||
+        snapput_init(&sp, &io, &loop, dir))
         _exit(2);
-    for (unsigned i = 2; i <= 200; i++) {
-        payload[i] = i;
-        entries[i] = (struct raft_entry){.term = 1, .type = RAFT_COMMAND,
-                                         .buf = {&payload[i], sizeof payload[i]}};
-    }
-    /* four batches: 2-51, 52-101, 102-151, 152-200 */
-    for (unsigned b = 0; b < 4; b++) {
-        unsigned first = 2 + 50 * b, count = b < 3 ? 50 : 49;
-        if (io.append(&io, &reqs[b], &entries[first], count, append_cb))
-            _exit(3);
-    }
-    run_until(&loop, &appends_done, 4);
-    if (appends_done != 4)
+    if (!install && append_range(&io, &loop, 2, 200))
+        _exit(3);
+    if (install && (append_range(&io, &loop, 2, 50) || put_snapshot(&sp, &loop, &conf, 100, 0) ||
+                    append_range(&io, &loop, 101, 200)))
         _exit(4);
-
-    struct snapput sp;
-    struct raft_snapshot s = {.term = 1, .index = 180, .configuration = conf,
-                              .configuration_index = 1};
-    struct raft_buffer data = {(void *)"state at 180", 12};
-    struct raft_io_snapshot_put req;
-    s.bufs = &data;
-    s.n_bufs = 1;
-    put_calls = 0;
-    if (snapput_init(&sp, &io, &loop, dir) || snapput_put(&sp, 10, &req, &s, put_cb))
+    if (put_snapshot(&sp, &loop, &conf, 180, 10))
         _exit(5);
-    run_until(&loop, &put_calls, 1);
-    _exit(put_status == 0 ? 0 : 6); /* no close: as if killed */
+    _exit(0); /* no close: as if killed */
 }
 
-static void test_open_segment_numbering_after_crash(void)
+/* Kills a writer after a snapshot; raft_uv must find every entry where it
+ * was written. */
+static void check_numbering_after_crash(bool install)
 {
     char *dir = make_dir();
     pid_t pid = fork();
     if (pid == 0)
-        crash_after_snapshot(dir);
+        crash_after_snapshot(dir, install);
     int st = 0;
     waitpid(pid, &st, 0);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -238,6 +263,16 @@ static void test_open_segment_numbering_after_crash(void)
     CHECK_INT(uv_loop_close(&loop), 0);
     remove_dir(dir);
     free(dir);
+}
+
+static void test_numbering_after_crash(void)
+{
+    check_numbering_after_crash(false);
+}
+
+static void test_numbering_after_install_and_crash(void)
+{
+    check_numbering_after_crash(true);
 }
 
 static void test_raft_uv_loads_it(void)
@@ -354,6 +389,9 @@ static void test_removes_what_raft_uv_would(void)
     inner_puts = 0;
     CHECK_INT(snapput_put(&sp, 0, &req, &s.snap, put_cb), 0); /* install */
     CHECK_INT(inner_puts, 1);
+    /* the next one too: raft_uv's barrier must close the open segment */
+    CHECK_INT(snapput_put(&sp, 20, &req, &s.snap, put_cb), 0);
+    CHECK_INT(inner_puts, 2);
 
     put_calls = 0;
     CHECK_INT(snapput_put(&sp, 20, &req, &s.snap, put_cb), 0);
@@ -436,7 +474,8 @@ int main(void)
 {
     RUN(test_crc);
     /* first: it forks, and libuv's thread pool is best unstarted then */
-    RUN(test_open_segment_numbering_after_crash);
+    RUN(test_numbering_after_crash);
+    RUN(test_numbering_after_install_and_crash);
     RUN(test_raft_uv_loads_it);
     RUN(test_removes_what_raft_uv_would);
     RUN(test_write_error);
