@@ -19,10 +19,11 @@
  * neither is any segment raft_uv could still truncate: a truncation is
  * always above the commit index, and a snapshot is of applied entries.
  *
- * After raft_uv installs a leader's snapshot there is no closed segment
- * left to anchor the open one, so the next snapshot goes through raft_uv
- * (whose barrier closes the open segment) before the writer takes over
- * again.
+ * The writer keeps the newest closed segment, which numbers the open ones
+ * (see remove_old). Where there is none (a member that joined with an
+ * empty directory, or right after raft_uv installed a leader's snapshot and
+ * deleted them all), the snapshot goes through raft_uv's own put once: its
+ * barrier closes the open segment, and the writer takes over.
  *
  * raft core has at most one snapshot put in flight, and refuses to install
  * one from a leader while taking its own, so the writer and raft_uv's put
@@ -50,6 +51,8 @@
  * sees a steady stream instead of a burst that queues the log's writes. */
 #define WRITEBACK_STEP (8u << 20)
 
+static unsigned long long newest_closed_end(DIR *d);
+
 uint32_t snapput_crc32(const void *buf, size_t len, uint32_t crc)
 {
     const uint8_t *p = buf;
@@ -76,6 +79,14 @@ int snapput_init(struct snapput *sp, struct raft_io *io, uv_loop_t *loop,
     char path[4096];
     if (snprintf(path, sizeof path, "%s/%s", dir, TMP_NAME) < (int)sizeof path)
         unlink(path);
+    /* Start-up, before raft loads: a joining member's empty directory has
+     * no closed segment yet (a bootstrapped one has 1-1). raft_uv's load
+     * closes the open segments it finds, so "none now" is cautious. */
+    DIR *d = opendir(dir);
+    if (d) {
+        sp->anchored = newest_closed_end(d) > 0;
+        closedir(d);
+    }
     return 0;
 }
 
@@ -318,15 +329,15 @@ int snapput_put(struct snapput *sp, unsigned trailing,
     if (trailing == 0) { /* installing a leader's snapshot: raft_uv resets the log */
         /* ... and deletes every closed segment: the open one, which starts
          * after the snapshot, has no anchor until a segment is closed again */
-        sp->unanchored = true;
+        sp->anchored = false;
         return sp->inner_put(sp->io, trailing, req, snapshot, cb);
     }
-    if (sp->unanchored) {
-        /* raft_uv's put closes the open segment (its barrier), which
-         * anchors the next one; a segment filling up would do too */
+    if (!sp->anchored) {
+        /* raft_uv's put closes the open segment first (its barrier), and
+         * that closed segment anchors the next one */
         int rv = sp->inner_put(sp->io, trailing, req, snapshot, cb);
         if (rv == 0)
-            sp->unanchored = false;
+            sp->anchored = true;
         return rv;
     }
     if (sp->closing) /* raft may finish an asynchronous snapshot after close */

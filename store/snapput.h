@@ -30,7 +30,7 @@ struct snapput {
                      raft_io_snapshot_put_cb cb);
     void (*inner_close)(struct raft_io *io, raft_io_close_cb cb);
     bool closing;              /* close was called: no new puts */
-    bool unanchored;           /* no closed segment numbers the open one */
+    bool anchored;             /* a closed segment numbers the open ones */
     raft_io_close_cb close_cb; /* set while a close waits for the writer */
     /* the one put in flight (raft never has two) */
     bool busy;

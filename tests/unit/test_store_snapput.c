@@ -3,7 +3,8 @@
  * configuration and every data byte); after a crash, raft_uv still numbers
  * the entries of the open segment right (the newest closed segment, which
  * anchors them, is kept, and after installing a leader's snapshot, which
- * leaves none, raft_uv's own put closes the open segment once); it removes the snapshots and closed
+ * leaves none, or for a member that joined with an empty directory,
+ * raft_uv's own put closes the open segment once); it removes the snapshots and closed
  * segments raft_uv would, and nothing else; a close while it writes waits
  * for the write, and a put after close is refused; installing a leader's snapshot still goes to raft_uv. */
 #define _GNU_SOURCE
@@ -171,11 +172,13 @@ static int put_snapshot(struct snapput *sp, uv_loop_t *loop, struct raft_configu
     return put_calls == 1 && put_status == 0 ? 0 : -1;
 }
 
-/* The child: a member that bootstraps (closed segment 1-1) and either
- * appends 2..200 to an open segment, or appends 2..50, installs a leader's
- * snapshot at 100 and appends 101..200; then snapshots at 180 keeping 10,
- * and is killed. */
-static void crash_after_snapshot(const char *dir, bool install)
+/* The child: a member that bootstraps (closed segment 1-1) and appends
+ * 2..200 to an open segment; or does so up to 50, installs a leader's
+ * snapshot at 100 and appends 101..200; or joins with an empty directory
+ * and appends 1..200. Then it snapshots at 180 keeping 10, and is killed. */
+enum scenario { BOOTSTRAPPED, INSTALLED, JOINED };
+
+static void crash_after_snapshot(const char *dir, enum scenario sc)
 {
     uv_loop_t loop;
     struct raft_uv_transport t;
@@ -193,14 +196,17 @@ static void crash_after_snapshot(const char *dir, bool install)
     raft_configuration_init(&conf);
     raft_configuration_add(&conf, 1, "127.0.0.1:9001", RAFT_VOTER);
     if (raft_uv_tcp_init(&t, &loop) || raft_uv_init(&io, &loop, dir, &t) ||
-        io.init(&io, 1, "127.0.0.1:9001") || io.bootstrap(&io, &conf) ||
-        io.load(&io, &term, &vote, &snap, &start, &loaded, &n) ||
-        snapput_init(&sp, &io, &loop, dir))
+        io.init(&io, 1, "127.0.0.1:9001") || snapput_init(&sp, &io, &loop, dir) ||
+        (sc != JOINED && io.bootstrap(&io, &conf)) ||
+        io.load(&io, &term, &vote, &snap, &start, &loaded, &n))
         _exit(2);
-    if (!install && append_range(&io, &loop, 2, 200))
+    if (sc == JOINED && append_range(&io, &loop, 1, 200))
         _exit(3);
-    if (install && (append_range(&io, &loop, 2, 50) || put_snapshot(&sp, &loop, &conf, 100, 0) ||
-                    append_range(&io, &loop, 101, 200)))
+    if (sc == BOOTSTRAPPED && append_range(&io, &loop, 2, 200))
+        _exit(3);
+    if (sc == INSTALLED && (append_range(&io, &loop, 2, 50) ||
+                           put_snapshot(&sp, &loop, &conf, 100, 0) ||
+                           append_range(&io, &loop, 101, 200)))
         _exit(4);
     if (put_snapshot(&sp, &loop, &conf, 180, 10))
         _exit(5);
@@ -209,12 +215,12 @@ static void crash_after_snapshot(const char *dir, bool install)
 
 /* Kills a writer after a snapshot; raft_uv must find every entry where it
  * was written. */
-static void check_numbering_after_crash(bool install)
+static void check_numbering_after_crash(enum scenario sc)
 {
     char *dir = make_dir();
     pid_t pid = fork();
     if (pid == 0)
-        crash_after_snapshot(dir, install);
+        crash_after_snapshot(dir, sc);
     int st = 0;
     waitpid(pid, &st, 0);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -267,12 +273,17 @@ static void check_numbering_after_crash(bool install)
 
 static void test_numbering_after_crash(void)
 {
-    check_numbering_after_crash(false);
+    check_numbering_after_crash(BOOTSTRAPPED);
 }
 
 static void test_numbering_after_install_and_crash(void)
 {
-    check_numbering_after_crash(true);
+    check_numbering_after_crash(INSTALLED);
+}
+
+static void test_numbering_after_join_and_crash(void)
+{
+    check_numbering_after_crash(JOINED);
 }
 
 static void test_raft_uv_loads_it(void)
@@ -289,8 +300,10 @@ static void test_raft_uv_loads_it(void)
     CHECK_INT(raft_uv_tcp_init(&t, &loop), 0);
     CHECK_INT(raft_uv_init(&io, &loop, dir, &t), 0);
     CHECK_INT(io.init(&io, 1, "127.0.0.1:9001"), 0);
-    CHECK_INT(snapput_init(&sp, &io, &loop, dir), 0);
     sample_init(&s, 3, 100);
+    CHECK_INT(io.bootstrap(&io, &s.snap.configuration), 0); /* closed segment 1-1 */
+    CHECK_INT(snapput_init(&sp, &io, &loop, dir), 0);
+    CHECK(sp.anchored); /* so the writer, not raft_uv, writes it */
     put_calls = close_calls = 0;
     CHECK_INT(snapput_put(&sp, 10, &req, &s.snap, put_cb), 0);
     snapput_close(&sp, io_closed); /* waits for the write */
@@ -457,8 +470,12 @@ static void test_write_error(void)
     struct snapput sp;
     struct sample s;
     struct raft_io_snapshot_put req;
+    char *dir = make_dir();
+    touch(dir, "0000000000000001-0000000000000001", "x"); /* anchored */
     uv_loop_init(&loop);
-    CHECK_INT(snapput_init(&sp, &io, &loop, "/nonexistent/berth-snapput"), 0);
+    CHECK_INT(snapput_init(&sp, &io, &loop, dir), 0);
+    remove_dir(dir); /* gone before the write */
+    free(dir);
     sample_init(&s, 1, 5);
     put_calls = 0;
     CHECK_INT(snapput_put(&sp, 2, &req, &s.snap, put_cb), 0);
@@ -476,6 +493,7 @@ int main(void)
     /* first: it forks, and libuv's thread pool is best unstarted then */
     RUN(test_numbering_after_crash);
     RUN(test_numbering_after_install_and_crash);
+    RUN(test_numbering_after_join_and_crash);
     RUN(test_raft_uv_loads_it);
     RUN(test_removes_what_raft_uv_would);
     RUN(test_write_error);
