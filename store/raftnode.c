@@ -113,14 +113,6 @@ int raftnode_open(uv_loop_t *loop, const struct store_config *cfg,
     /* The store compresses snapshot images itself, off the loop and before
      * raft's write, which holds back every append (store/snapimg.c). */
     raft_uv_set_snapshot_compression(&rn->io, false);
-    /* ...and writes them itself, beside the log instead of in front of it
-     * (store/snapput.c). */
-    if ((rv = snapput_init(&rn->snapput, &rn->io, loop, cfg->data_dir)) != 0) {
-        snprintf(errbuf, errlen, "raft I/O: out of memory");
-        goto err_io;
-    }
-    rn->io.snapshot_put = io_snapshot_put;
-    rn->io.close = io_close;
     if ((rv = raft_init(&rn->raft, &rn->io, fsm, id, cfg->raft_address)) != 0) {
         snprintf(errbuf, errlen, "raft init: %s", raft_errmsg(&rn->raft));
         goto err_io;
@@ -156,6 +148,16 @@ int raftnode_open(uv_loop_t *loop, const struct store_config *cfg,
     raft_configuration_close(&conf);
     if (rv != 0)
         goto err_raft;
+
+    /* The store writes its snapshots itself, beside the log instead of in
+     * front of it (store/snapput.c). After bootstrap: the segment it wrote
+     * is what lets the writer take the first snapshot already. */
+    if ((rv = snapput_init(&rn->snapput, &rn->io, loop, cfg->data_dir)) != 0) {
+        snprintf(errbuf, errlen, "raft I/O: out of memory");
+        goto err_raft;
+    }
+    rn->io.snapshot_put = io_snapshot_put;
+    rn->io.close = io_close;
 
     /* Failover time is set by the SLOWER surviving follower: raft 0.15
      * rejects (pre-)votes while it still has a leader (recv_request_vote.c),
@@ -198,7 +200,6 @@ err_raft:
     return BE_IO;
 err_io:
     raft_uv_close(&rn->io);
-    snapput_free(&rn->snapput);
 err_transport:
     raftnet_close(&rn->transport);
 err:
