@@ -124,6 +124,64 @@ static void run_until(uv_loop_t *loop, int *counter, int want)
         uv_run(loop, UV_RUN_ONCE);
 }
 
+/* A raft_uv I/O on dir, initialized as raft would. */
+static int io_open(struct raft_io *io, uv_loop_t *loop, struct raft_uv_transport *t,
+                   const char *dir)
+{
+    if (raft_uv_init(io, loop, dir, t) != 0)
+        return -1;
+    return io->init(io, 1, "127.0.0.1:9001");
+}
+
+/* Closes it as raft would, and frees it. */
+static void io_shut(struct raft_io *io, uv_loop_t *loop)
+{
+    close_calls = 0;
+    put_calls = 1; /* io_closed's check */
+    io->close(io, io_closed);
+    run_until(loop, &close_calls, 1);
+    raft_uv_close(io);
+}
+
+/* Ends a test's loop and transport. */
+static void loop_end(uv_loop_t *loop, struct raft_uv_transport *t)
+{
+    raft_uv_tcp_close(t);
+    uv_run(loop, UV_RUN_DEFAULT);
+    CHECK_INT(uv_loop_close(loop), 0);
+}
+
+/* What raft_uv's load found in a directory. */
+struct loaded {
+    raft_term term;
+    raft_id vote;
+    struct raft_snapshot *snap;
+    raft_index start;
+    struct raft_entry *entries;
+    size_t n;
+};
+
+static int load_io(struct raft_io *io, struct loaded *l)
+{
+    memset(l, 0, sizeof *l);
+    return io->load(io, &l->term, &l->vote, &l->snap, &l->start, &l->entries, &l->n);
+}
+
+static void loaded_free(struct loaded *l)
+{
+    if (l->snap) {
+        raft_configuration_close(&l->snap->configuration);
+        raft_free(l->snap->bufs[0].base);
+        raft_free(l->snap->bufs);
+        raft_free(l->snap);
+    }
+    void *batch = NULL;
+    for (size_t k = 0; k < l->n; k++)
+        if (l->entries[k].batch != batch)
+            raft_free(batch = l->entries[k].batch);
+    raft_free(l->entries);
+}
+
 static int appends_done;
 
 static void append_cb(struct raft_io_append *req, int status)
@@ -185,20 +243,15 @@ static void crash_after_snapshot(const char *dir, enum scenario sc)
     struct raft_io io;
     struct raft_configuration conf;
     struct snapput sp;
-    raft_term term;
-    raft_id vote;
-    struct raft_snapshot *snap = NULL;
-    raft_index start;
-    struct raft_entry *loaded;
-    size_t n;
+    struct loaded l;
 
     uv_loop_init(&loop);
     raft_configuration_init(&conf);
     raft_configuration_add(&conf, 1, "127.0.0.1:9001", RAFT_VOTER);
-    if (raft_uv_tcp_init(&t, &loop) || raft_uv_init(&io, &loop, dir, &t) ||
-        io.init(&io, 1, "127.0.0.1:9001") || snapput_init(&sp, &io, &loop, dir) ||
+    if (raft_uv_tcp_init(&t, &loop) || io_open(&io, &loop, &t, dir) ||
+        snapput_init(&sp, &io, &loop, dir) ||
         (sc != JOINED && io.bootstrap(&io, &conf)) ||
-        io.load(&io, &term, &vote, &snap, &start, &loaded, &n))
+        load_io(&io, &l))
         _exit(2);
     if (sc == JOINED && append_range(&io, &loop, 1, 200))
         _exit(3);
@@ -228,45 +281,23 @@ static void check_numbering_after_crash(enum scenario sc)
     uv_loop_t loop;
     struct raft_uv_transport t;
     struct raft_io io;
+    struct loaded l;
     uv_loop_init(&loop);
     CHECK_INT(raft_uv_tcp_init(&t, &loop), 0);
-    CHECK_INT(raft_uv_init(&io, &loop, dir, &t), 0);
-    CHECK_INT(io.init(&io, 1, "127.0.0.1:9001"), 0);
-    raft_term term = 0;
-    raft_id vote = 0;
-    struct raft_snapshot *got = NULL;
-    raft_index start = 0;
-    struct raft_entry *entries = NULL;
-    size_t n = 0;
-    CHECK_INT(io.load(&io, &term, &vote, &got, &start, &entries, &n), 0);
-    CHECK(got && got->index == 180);
-    CHECK_INT(start + n - 1, 200); /* the last entry is still 200 ... */
+    CHECK_INT(io_open(&io, &loop, &t, dir), 0);
+    CHECK_INT(load_io(&io, &l), 0);
+    CHECK(l.snap && l.snap->index == 180);
+    CHECK_INT(l.start + l.n - 1, 200); /* the last entry is still 200 ... */
     int misplaced = 0;
-    for (size_t k = 0; k < n; k++)
-        if (entries[k].type == RAFT_COMMAND &&
-            *(uint64_t *)entries[k].buf.base != start + k)
+    for (size_t k = 0; k < l.n; k++)
+        if (l.entries[k].type == RAFT_COMMAND &&
+            *(uint64_t *)l.entries[k].buf.base != l.start + k)
             misplaced++;
     CHECK_INT(misplaced, 0); /* ... and every entry is where it was */
-    CHECK(start <= 171);     /* the 10 trailing entries are there */
-    if (got) {
-        raft_configuration_close(&got->configuration);
-        raft_free(got->bufs[0].base);
-        raft_free(got->bufs);
-        raft_free(got);
-    }
-    void *batch = NULL;
-    for (size_t k = 0; k < n; k++)
-        if (entries[k].batch != batch)
-            raft_free(batch = entries[k].batch);
-    raft_free(entries);
-    close_calls = 0;
-    put_calls = 1;
-    io.close(&io, io_closed);
-    run_until(&loop, &close_calls, 1);
-    raft_uv_close(&io);
-    raft_uv_tcp_close(&t);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    CHECK_INT(uv_loop_close(&loop), 0);
+    CHECK(l.start <= 171);   /* the 10 trailing entries are there */
+    loaded_free(&l);
+    io_shut(&io, &loop);
+    loop_end(&loop, &t);
     remove_dir(dir);
     free(dir);
 }
@@ -298,8 +329,7 @@ static void test_raft_uv_loads_it(void)
 
     uv_loop_init(&loop);
     CHECK_INT(raft_uv_tcp_init(&t, &loop), 0);
-    CHECK_INT(raft_uv_init(&io, &loop, dir, &t), 0);
-    CHECK_INT(io.init(&io, 1, "127.0.0.1:9001"), 0);
+    CHECK_INT(io_open(&io, &loop, &t, dir), 0);
     sample_init(&s, 3, 100);
     CHECK_INT(io.bootstrap(&io, &s.snap.configuration), 0); /* closed segment 1-1 */
     CHECK_INT(snapput_init(&sp, &io, &loop, dir), 0);
@@ -314,15 +344,10 @@ static void test_raft_uv_loads_it(void)
     snapput_free(&sp);
 
     /* a fresh raft_uv on the same directory */
-    CHECK_INT(raft_uv_init(&io, &loop, dir, &t), 0);
-    CHECK_INT(io.init(&io, 1, "127.0.0.1:9001"), 0);
-    raft_term term = 0;
-    raft_id vote = 0;
-    struct raft_snapshot *got = NULL;
-    raft_index start = 0;
-    struct raft_entry *entries = NULL;
-    size_t n = 0;
-    CHECK_INT(io.load(&io, &term, &vote, &got, &start, &entries, &n), 0);
+    struct loaded l;
+    CHECK_INT(io_open(&io, &loop, &t, dir), 0);
+    CHECK_INT(load_io(&io, &l), 0);
+    struct raft_snapshot *got = l.snap;
     CHECK(got != NULL);
     if (got) {
         CHECK_INT(got->term, 3);
@@ -338,21 +363,11 @@ static void test_raft_uv_loads_it(void)
         CHECK_INT(got->bufs[0].len, 5 + (3u << 20));
         CHECK(memcmp(got->bufs[0].base, "head:", 5) == 0);
         CHECK(memcmp((char *)got->bufs[0].base + 5, s.big, 3u << 20) == 0);
-        raft_configuration_close(&got->configuration);
-        raft_free(got->bufs[0].base);
-        raft_free(got->bufs);
-        raft_free(got);
     }
-    CHECK_INT(n, 0);
-    raft_free(entries);
-    close_calls = 0;
-    put_calls = 1; /* io_closed's check */
-    io.close(&io, io_closed);
-    run_until(&loop, &close_calls, 1);
-    raft_uv_close(&io);
-    raft_uv_tcp_close(&t);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    CHECK_INT(uv_loop_close(&loop), 0);
+    CHECK_INT(l.n, 0);
+    loaded_free(&l);
+    io_shut(&io, &loop);
+    loop_end(&loop, &t);
     sample_close(&s);
     remove_dir(dir);
     free(dir);
