@@ -76,6 +76,11 @@ bool api_filter_match(struct api_filter *f, const char *json, size_t len)
     return ok;
 }
 
+bool api_filter_needs_prev(const struct api_filter *f)
+{
+    return f->labels.n > 0 || f->fields.n > (f->node ? 1u : 0u);
+}
+
 void api_filter_free(struct api_filter *f)
 {
     selector_free(&f->labels);

@@ -21,6 +21,10 @@ struct api_filter {
 int api_filter_init(struct api_filter *f, const http_req_t *req, const struct api_route *rt,
                     char *errbuf, size_t errlen);
 bool api_filter_match(struct api_filter *f, const char *json, size_t len);
+/* Whether an update can move an object in or out of the selection in a way
+ * only its previous state tells (the store's node index covers a lone
+ * spec.nodeName term). */
+bool api_filter_needs_prev(const struct api_filter *f);
 void api_filter_free(struct api_filter *f);
 
 #endif

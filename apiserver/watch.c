@@ -10,7 +10,11 @@
  * A watcher whose client does not read is cut off by the HTTP layer's
  * pending-bytes limit (never blocking apply); timeoutSeconds ends a watch
  * cleanly; allowWatchBookmarks adds a BOOKMARK with the current revision
- * every few seconds. */
+ * every few seconds. With a label or field selector, an update that moves an
+ * object into the selection arrives as ADDED and out of it as DELETED, as in
+ * Kubernetes (the store keeps the previous object of updates while such a
+ * watch is open; a change applied before it opened, replayed from the
+ * window, is judged by its new state alone). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +82,15 @@ static void on_store_event(void *data, const struct store_event *ev)
     static const char *names[] = {"", "ADDED", "MODIFIED", "DELETED"};
     if (ev->type == STORE_EV_CLOSED) { watch_end(w); return; }
     if (ev->type < STORE_EV_ADDED || ev->type > STORE_EV_DELETED) return;
+    if (ev->type == STORE_EV_MODIFIED && ev->prev_json) {
+        /* as Kubernetes: an update that moves the object into the
+         * selection is ADDED, out of it DELETED (sent with the object as
+         * it is now, which carries the new resourceVersion) */
+        bool was = api_filter_match(&w->filter, ev->prev_json, ev->prev_json_len);
+        bool is = api_filter_match(&w->filter, ev->json, ev->json_len);
+        if (was || is) emit(w, is ? (was ? "MODIFIED" : "ADDED") : "DELETED", ev->json, ev->json_len);
+        return;
+    }
     if (!api_filter_match(&w->filter, ev->json, ev->json_len)) return;
     emit(w, names[ev->type], ev->json, ev->json_len);
 }
@@ -181,7 +194,8 @@ void api_handle_watch(struct api_call *call)
         store_list(call->api->store, rt->kind->resource, &lo, on_initial_item, w, &from);
     }
     struct store_watch_opts wo = {.resource = rt->kind->resource, .ns = ns,
-                                  .node = w->filter.node, .from_rev = from};
+                                  .node = w->filter.node, .from_rev = from,
+                                  .want_prev = api_filter_needs_prev(&w->filter)};
     int rc = w->held_oom ? BE_NOMEM : store_watch_start(call->api->store, &wo, on_store_event, w, &w->sw);
     if (rc || w->held_oom) {
         if (w->sw) store_watch_stop(w->sw);

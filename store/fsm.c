@@ -101,6 +101,9 @@ struct fsm {
     size_t res_cap;
     char *jbuf; /* spliced json of the mutation being applied */
     size_t jcap;
+    char *pbuf; /* an update's previous json, when a watcher wants it */
+    size_t pcap, plen;
+    bool has_prev;
     char prev_node[CODEC_MAX_STR + 1];
     uint64_t quota;  /* bytes in use above which writes fail; 0: none */
     bool over_quota; /* for the entry being applied */
@@ -254,6 +257,7 @@ void fsm_close(struct fsm *f)
     free(f->muts);
     free(f->res);
     free(f->jbuf);
+    free(f->pbuf);
     free(f);
 }
 
@@ -377,8 +381,31 @@ static void emit(struct fsm *f, enum store_ev_type type, uint64_t rev,
         .prev_node = prev_node,
         .json = f->jbuf,
         .json_len = json_len,
+        .prev_json = f->has_prev ? f->pbuf : NULL,
+        .prev_json_len = f->has_prev ? f->plen : 0,
     };
+    f->has_prev = false;
     watch_append(f->hub, &c);
+}
+
+/* Copies the json column of the row sel stands on into pbuf, for a
+ * watcher that must see what an update changed (watch_wants_prev). */
+static int keep_prev(struct fsm *f, sqlite3_stmt *sel)
+{
+    const char *old = (const char *)sqlite3_column_text(sel, 3);
+    size_t n = old ? (size_t)sqlite3_column_bytes(sel, 3) : 0;
+    if (n + 1 > f->pcap) {
+        char *p = realloc(f->pbuf, n + 1);
+        if (!p)
+            return BE_NOMEM;
+        f->pbuf = p;
+        f->pcap = n + 1;
+    }
+    memcpy(f->pbuf, old ? old : "", n);
+    f->pbuf[n] = 0;
+    f->plen = n;
+    f->has_prev = true;
+    return 0;
 }
 
 /* Looks the object up by key: 1 found (id, rev and a copy of its node in
@@ -418,6 +445,7 @@ static int apply_one(struct fsm *f, const struct codec_mut *m, uint64_t *rev,
     size_t jlen;
     int rc;
 
+    f->has_prev = false;
     if (m->op != STORE_DELETE && !layout_ok(m))
         return BE_INVAL;
     if (m->op != STORE_DELETE && f->over_quota)
@@ -443,7 +471,8 @@ static int apply_one(struct fsm *f, const struct codec_mut *m, uint64_t *rev,
         return 0;
     }
 
-    sqlite3_stmt *sel = f->st[m->op == STORE_DELETE ? S_SEL_FULL : S_SEL_META];
+    bool want_prev = m->op == STORE_UPDATE && f->hub && watch_wants_prev(f->hub, m->resource);
+    sqlite3_stmt *sel = f->st[m->op == STORE_DELETE || want_prev ? S_SEL_FULL : S_SEL_META];
     rc = lookup(f, sel, m, &id, &cur, &prev);
     if (rc < 0)
         goto fail;
@@ -456,6 +485,8 @@ static int apply_one(struct fsm *f, const struct codec_mut *m, uint64_t *rev,
     }
 
     if (m->op == STORE_UPDATE) {
+        if (want_prev && keep_prev(f, sel))
+            goto fail_reset;
         sqlite3_reset(sel);
         if (splice(f, next, m->json + 13, m->json_len - 13, &jlen))
             goto fail;

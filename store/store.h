@@ -218,6 +218,10 @@ struct store_event {
     const char *json;        /* object after the change; for DELETED the last
                                 state with resourceVersion = the delete's rev */
     size_t json_len;
+    const char *prev_json;   /* MODIFIED: the object before the change, if a
+                                watcher of the resource had want_prev when it
+                                was applied; else NULL */
+    size_t prev_json_len;
 };
 
 /* Called at apply time for each matching event, in revision order. It may
@@ -240,6 +244,9 @@ struct store_watch_opts {
                                 from the window before store_watch_start
                                 returns; must be >= the oldest revision still
                                 in the window minus one, else BE_GONE */
+    bool want_prev;          /* updates keep the previous object for events
+                                (a selector watch must see an object stop
+                                matching); costs a copy per update */
 };
 
 int store_watch_start(store_t *s, const struct store_watch_opts *opts,

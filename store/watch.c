@@ -12,7 +12,9 @@
  * a chained hash keyed by (resource, node); an event visits the bucket of
  * the node it is on now and, if it moved, the one it was on before. The hash
  * only grows when no dispatch is running, so chains stay valid while
- * callbacks run. */
+ * callbacks run. While a watcher of a resource asked for previous objects
+ * (want_prev, counted per resource), the state machine copies each
+ * update's old object into its event as well. */
 #include "store/watch.h"
 
 #include <stdbool.h>
@@ -31,6 +33,7 @@ struct wev {
 struct wres {
     char *resource;
     store_watch_t *all; /* watchers of this resource without node filter */
+    unsigned want_prev; /* watchers (any kind) that asked for prev_json */
     struct wres *next;
 };
 
@@ -42,6 +45,7 @@ struct store_watch {
     uint64_t last_rev; /* last revision considered for this watcher */
     uint64_t hash;     /* node watchers: hash of (resource, node) */
     struct wres *res;  /* unfiltered watchers: their resource list */
+    struct wres *pres; /* want_prev: the resource it is counted in */
     bool dead;
     store_watch_t *prev, *next, *grave_next;
 };
@@ -143,7 +147,8 @@ int watch_append(struct watch_hub *h, const struct watch_change *c)
     size_t rl = strlen(c->resource), nl = strlen(c->ns), al = strlen(c->name);
     size_t dl = c->node ? strlen(c->node) : 0;
     size_t pl = c->prev_node ? strlen(c->prev_node) : 0;
-    size_t need = rl + nl + al + dl + pl + c->json_len + 6;
+    size_t need = rl + nl + al + dl + pl + c->json_len + 6 +
+                  (c->prev_json ? c->prev_json_len + 1 : 0);
     struct wev *e = NULL;
 
     if (h->count == h->cap && h->undispatched == h->count &&
@@ -173,6 +178,8 @@ int watch_append(struct watch_hub *h, const struct watch_change *c)
     e->c.prev_node = c->prev_node ? put(&p, c->prev_node, pl) : NULL;
     e->c.json = put(&p, c->json ? c->json : "", c->json_len);
     e->c.json_len = c->json_len;
+    e->c.prev_json = c->prev_json ? put(&p, c->prev_json, c->prev_json_len) : NULL;
+    e->c.prev_json_len = c->prev_json ? c->prev_json_len : 0;
     h->ring[(h->head + h->count) % h->cap] = e;
     h->count++;
     h->undispatched++;
@@ -227,6 +234,8 @@ static void deliver(store_watch_t *w, const struct watch_change *c)
         .node = c->node,
         .json = c->json,
         .json_len = c->json_len,
+        .prev_json = type == STORE_EV_MODIFIED ? c->prev_json : NULL,
+        .prev_json_len = type == STORE_EV_MODIFIED ? c->prev_json_len : 0,
     };
     w->cb(w->data, &ev);
 }
@@ -248,6 +257,28 @@ static struct wres *find_res(struct watch_hub *h, const char *resource)
         if (strcmp(r->resource, resource) == 0)
             return r;
     return NULL;
+}
+
+/* The resource's entry, made if missing; NULL when out of memory. */
+static struct wres *res_get(struct watch_hub *h, const char *resource)
+{
+    struct wres *r = find_res(h, resource);
+    if (r)
+        return r;
+    r = calloc(1, sizeof *r);
+    if (!r || !(r->resource = strdup(resource))) {
+        free(r);
+        return NULL;
+    }
+    r->next = h->res;
+    h->res = r;
+    return r;
+}
+
+bool watch_wants_prev(struct watch_hub *h, const char *resource)
+{
+    struct wres *r = h->nwatch ? find_res(h, resource) : NULL;
+    return r && r->want_prev > 0;
 }
 
 static void visit_bucket(struct watch_hub *h, const struct watch_change *c,
@@ -394,25 +425,24 @@ int watch_start(struct watch_hub *h, const struct store_watch_opts *opts,
     w->cb = cb;
     w->data = data;
     w->last_rev = opts->from_rev;
+    if (opts->want_prev) {
+        if (!(w->pres = res_get(h, w->resource))) {
+            free(w);
+            return BE_NOMEM;
+        }
+        w->pres->want_prev++;
+    }
 
     if (w->node) {
         if (h->depth == 0 && h->nnode >= h->nbuckets)
             rehash(h);
         w->hash = key_hash(w->resource, w->node);
         h->nnode++;
-    } else {
-        struct wres *r = find_res(h, w->resource);
-        if (!r) {
-            r = calloc(1, sizeof *r);
-            if (!r || !(r->resource = strdup(w->resource))) {
-                free(r);
-                free(w);
-                return BE_NOMEM;
-            }
-            r->next = h->res;
-            h->res = r;
-        }
-        w->res = r;
+    } else if (!(w->res = res_get(h, w->resource))) {
+        if (w->pres)
+            w->pres->want_prev--;
+        free(w);
+        return BE_NOMEM;
     }
     link_front(head_of(w), w);
     h->nwatch++;
@@ -442,6 +472,8 @@ void watch_stop(store_watch_t *w)
     /* keep w->next: a dispatch loop may be standing on w */
     if (w->node)
         h->nnode--;
+    if (w->pres)
+        w->pres->want_prev--;
     h->nwatch--;
     w->grave_next = h->graveyard;
     h->graveyard = w;

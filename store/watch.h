@@ -15,6 +15,7 @@
 #ifndef BERTH_STORE_WATCH_H
 #define BERTH_STORE_WATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,8 @@ struct watch_change {
     const char *resource, *ns, *name, *node, *prev_node;
     const char *json;
     size_t json_len;
+    const char *prev_json; /* updates, when watch_wants_prev(): the object before */
+    size_t prev_json_len;
 };
 
 int watch_hub_new(struct watch_hub **out, size_t capacity, uint64_t rev);
@@ -42,6 +45,10 @@ void watch_hub_free(struct watch_hub *h);
  * watch_dispatch(). Returns BE_NOMEM (the change is then missing from the
  * window and watchers are not told; logged). */
 int watch_append(struct watch_hub *h, const struct watch_change *c);
+
+/* Whether a watcher of resource asked for the previous object of updates
+ * (store_watch_opts.want_prev). */
+bool watch_wants_prev(struct watch_hub *h, const char *resource);
 
 /* Delivers every appended, not yet dispatched change. */
 void watch_dispatch(struct watch_hub *h);

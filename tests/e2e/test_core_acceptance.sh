@@ -44,6 +44,29 @@ head -1 "$T/watch.out" | jq -e '.type == "MODIFIED" and .object.data.GREETING ==
 kill "$WPID" 2>/dev/null || true
 pass "watch from resourceVersion $rv sees MODIFIED"
 
+# A label-selector watch: an update that takes the object out of the
+# selection is DELETED, one that brings it back ADDED (as in Kubernetes).
+expect_code 201 POST /api/v1/namespaces/default/configmaps \
+  '{"metadata":{"name":"sel","labels":{"tier":"web"}},"data":{"k":"1"}}'
+# no resourceVersion: the stream opens with the selection as ADDED, which
+# shows the watch is open before the updates (the store keeps what an
+# update replaces only while such a watch is open)
+curl -sN "$SERVER/api/v1/namespaces/default/configmaps?watch=1&labelSelector=tier%3Dweb" >"$T/sel.out" &
+WPID=$!; PIDS+=("$WPID")
+wait_for 10 "selector watch open" grep -q '"type":"ADDED"' "$T/sel.out"
+patch_cm() { expect_code 200 PATCH /api/v1/namespaces/default/configmaps/sel "$1" application/merge-patch+json; }
+patch_cm '{"data":{"k":"2"}}'                  # still selected: MODIFIED
+patch_cm '{"metadata":{"labels":{"tier":"db"}}}' # leaves: DELETED
+patch_cm '{"data":{"k":"3"}}'                  # outside: nothing
+patch_cm '{"metadata":{"labels":{"tier":"web"}}}' # back: ADDED
+# a last update in the selection marks the end of the stream
+patch_cm '{"data":{"k":"4"}}'                  # MODIFIED
+wait_for 10 "the last event" grep -q '"k":"4"' "$T/sel.out"
+got=$(jq -r '.type + ":" + .object.data.k + ":" + .object.metadata.labels.tier' "$T/sel.out" | tr '\n' ' ')
+[ "$got" = "ADDED:1:web MODIFIED:2:web DELETED:2:db ADDED:3:web MODIFIED:4:web " ] || fail "selector watch events: $got"
+kill "$WPID" 2>/dev/null || true
+pass "label-selector watch: leaving the selection is DELETED, coming back ADDED"
+
 # Malformed YAML: an error naming the file, non-zero exit, nothing written.
 cat >"$T/bad.yaml" <<'YAML'
 apiVersion: v1

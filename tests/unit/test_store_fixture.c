@@ -1,7 +1,8 @@
 /* test_store_fixture.c: three stores over raft's deterministic in-memory
  * fixture: commits through raft, identical revisions on every member, group
  * commit, followers refusing writes, leadership loss, barriers, snapshot
- * install on a member that fell behind, and watches fed at apply time. */
+ * install on a member that fell behind, watches fed at apply time, and the
+ * previous object of updates for the watches that ask for it. */
 #include <raft.h>
 #include <raft/fixture.h>
 #include <stdlib.h>
@@ -266,11 +267,86 @@ static void test_snapshot_install(void)
     cluster_down(&c);
 }
 
+/* Records the MODIFIED events' previous objects. */
+struct prevs {
+    int modified, with_prev;
+    char prev[256];
+};
+
+static void prev_cb(void *data, const struct store_event *ev)
+{
+    struct prevs *p = data;
+    if (ev->type != STORE_EV_MODIFIED)
+        return;
+    p->modified++;
+    if (ev->prev_json) {
+        p->with_prev++;
+        snprintf(p->prev, sizeof p->prev, "%.*s", (int)ev->prev_json_len, ev->prev_json);
+    }
+}
+
+static struct store_mut update_labels(const char *name, const char *json, uint64_t rev)
+{
+    struct store_mut m = {.op = STORE_UPDATE, .resource = "configmaps", .ns = "default",
+                          .name = name, .json = json, .json_len = strlen(json),
+                          .expect_rev = rev};
+    return m;
+}
+
+/* A watch with want_prev gets the object before each update, on every
+ * member (the followers apply the same entries); without one on the
+ * resource, updates keep nothing. */
+static void test_watch_prev_object(void)
+{
+    struct cluster c;
+    cluster_up(&c, 50);
+    static const char v1[] = "{\"metadata\":{\"name\":\"cm\",\"labels\":{\"a\":\"1\"}}}";
+    static const char v2[] = "{\"metadata\":{\"name\":\"cm\",\"labels\":{\"a\":\"2\"}}}";
+    static const char v3[] = "{\"metadata\":{\"name\":\"cm\",\"labels\":{\"a\":\"3\"}}}";
+    struct done d = {0};
+    struct store_mut m = {.op = STORE_CREATE, .resource = "configmaps", .ns = "default",
+                          .name = "cm", .json = v1, .json_len = sizeof v1 - 1};
+    CHECK_INT(store_propose(c.s[0], &m, 1, commit_cb, &d), 0);
+    commit(&c, 0);
+
+    struct prevs plain = {0}, sel = {0};
+    store_watch_t *w1, *w2;
+    struct store_watch_opts o = {.resource = "configmaps", .from_rev = 1};
+    CHECK_INT(store_watch_start(c.s[1], &o, prev_cb, &plain, &w1), 0);
+    m = update_labels("cm", v2, 1);
+    CHECK_INT(store_propose(c.s[0], &m, 1, commit_cb, &d), 0);
+    commit(&c, 0);
+    CHECK_INT(plain.modified, 1);
+    CHECK_INT(plain.with_prev, 0); /* nobody asked */
+
+    o.want_prev = true;
+    o.from_rev = 2;
+    CHECK_INT(store_watch_start(c.s[1], &o, prev_cb, &sel, &w2), 0);
+    m = update_labels("cm", v3, 2);
+    CHECK_INT(store_propose(c.s[0], &m, 1, commit_cb, &d), 0);
+    commit(&c, 0);
+    CHECK_INT(sel.modified, 1);
+    CHECK_INT(sel.with_prev, 1);
+    CHECK(strstr(sel.prev, "\"a\":\"2\"") != NULL); /* the state before */
+    CHECK(strstr(sel.prev, "\"resourceVersion\":\"2\"") != NULL);
+    CHECK_INT(plain.with_prev, 1); /* every watcher of the resource sees it */
+
+    store_watch_stop(w2); /* the last one that asked: updates keep nothing again */
+    m = update_labels("cm", v1, 3);
+    CHECK_INT(store_propose(c.s[0], &m, 1, commit_cb, &d), 0);
+    commit(&c, 0);
+    CHECK_INT(plain.modified, 3);
+    CHECK_INT(plain.with_prev, 1);
+    store_watch_stop(w1);
+    cluster_down(&c);
+}
+
 int main(void)
 {
     RUN(test_replicated_revisions);
     RUN(test_group_commit);
     RUN(test_barrier_and_leadership_loss);
     RUN(test_snapshot_install);
+    RUN(test_watch_prev_object);
     UNIT_EXIT();
 }
