@@ -23,6 +23,7 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "store/codec.h"
+#include "store/fsm_list.h"
 #include "store/snapimg.h"
 #include "store/sqlmem.h"
 
@@ -86,12 +87,10 @@ static const char schema[] =
 /* Page cache over the memdb buffer: hot b-tree pages stay decoded. */
 #define MEMDB_CACHE_KIB "16384"
 
-#define N_LIST 12 /* ns filter x node filter (none, value, unbound) x after */
-
 struct fsm {
     sqlite3 *db;
     sqlite3_stmt *st[S_N];
-    sqlite3_stmt *list[N_LIST];
+    struct fsm_lists lists;
     struct watch_hub *hub;
     uint64_t rev, count;
     uint64_t ns_gen; /* bumped by every applied namespace mutation */
@@ -117,10 +116,7 @@ static void finalize_all(struct fsm *f)
         sqlite3_finalize(f->st[i]);
         f->st[i] = NULL;
     }
-    for (int i = 0; i < N_LIST; i++) {
-        sqlite3_finalize(f->list[i]);
-        f->list[i] = NULL;
-    }
+    fsm_lists_finalize(&f->lists);
 }
 
 static int db_new(sqlite3 **out, char *errbuf, size_t errlen)
@@ -736,75 +732,10 @@ int fsm_exists(struct fsm *f, const char *resource, const char *ns,
     return rc;
 }
 
-static int list_sql(int key, char *sql, size_t n)
-{
-    int ns = key / 6, node = (key / 2) % 3, after = key % 2;
-    return snprintf(sql, n,
-                    "SELECT ns,name,rev,json FROM objects WHERE resource=?1%s%s%s"
-                    " ORDER BY ns,name LIMIT ?6",
-                    ns ? " AND ns=?2" : "",
-                    node == 1   ? " AND node=?3"
-                    : node == 2 ? " AND node IS NULL"
-                                : "",
-                    after ? " AND (ns,name)>(?4,?5)" : "");
-}
-
 int fsm_list(struct fsm *f, const char *resource,
              const struct store_list_opts *opts, store_list_cb cb, void *data)
 {
-    static const struct store_list_opts none;
-    sqlite3_stmt *st, *tmp = NULL;
-    char sql[256];
-    int rc;
-
-    if (!resource || !cb)
-        return BE_INVAL;
-    if (!opts)
-        opts = &none;
-    bool after = opts->after_ns || opts->after_name;
-    int node = !opts->node ? 0 : opts->node[0] ? 1 : 2;
-    int key = (opts->ns ? 6 : 0) + node * 2 + (after ? 1 : 0);
-
-    st = f->list[key];
-    if (!st || sqlite3_stmt_busy(st)) {
-        /* first use, or a list running inside a list callback */
-        list_sql(key, sql, sizeof sql);
-        if (sqlite3_prepare_v3(f->db, sql, -1, st ? 0 : SQLITE_PREPARE_PERSISTENT,
-                               &tmp, NULL) != SQLITE_OK) {
-            log_error("store", "list: %s", sqlite3_errmsg(f->db));
-            return BE_INTERNAL;
-        }
-        if (!st)
-            f->list[key] = st = tmp, tmp = NULL;
-        else
-            st = tmp;
-    }
-    sqlite3_bind_text(st, 1, resource, -1, SQLITE_STATIC);
-    if (opts->ns)
-        sqlite3_bind_text(st, 2, opts->ns, -1, SQLITE_STATIC);
-    if (node == 1)
-        sqlite3_bind_text(st, 3, opts->node, -1, SQLITE_STATIC);
-    if (after) {
-        sqlite3_bind_text(st, 4, opts->after_ns ? opts->after_ns : "", -1,
-                          SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, opts->after_name ? opts->after_name : "", -1,
-                          SQLITE_STATIC);
-    }
-    sqlite3_bind_int64(st, 6, opts->limit ? (int64_t)opts->limit : -1);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *j = (const char *)sqlite3_column_text(st, 3);
-        size_t jl = (size_t)sqlite3_column_bytes(st, 3);
-        const char *ns = (const char *)sqlite3_column_text(st, 0);
-        const char *name = (const char *)sqlite3_column_text(st, 1);
-        if (cb(data, ns ? ns : "", name ? name : "",
-               (uint64_t)sqlite3_column_int64(st, 2), j ? j : "", jl))
-            break;
-    }
-    rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : BE_INTERNAL;
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    sqlite3_finalize(tmp);
-    return rc;
+    return fsm_lists_run(&f->lists, f->db, resource, opts, cb, data);
 }
 
 void fsm_set_quota(struct fsm *f, uint64_t bytes)

@@ -7,9 +7,11 @@
  * members end in the same state with the same revisions. The revision counter
  * lives in the database (table meta), so snapshots carry it.
  *
- * Snapshots are the serialized database (sqlite3_serialize); restoring opens
- * the image on a fresh connection, checks it, and only then replaces the
- * current one, so a bad snapshot leaves the state machine as it was. */
+ * Snapshots are the database image itself (fsm_image: sqlite's memdb
+ * buffer, which snapjob.c copies in a forked child); restoring opens the
+ * image on a fresh connection, checks it, and only then replaces the
+ * current one, so a bad snapshot leaves the state machine as it was. List
+ * queries are in fsm_list.c. */
 #ifndef BERTH_STORE_FSM_H
 #define BERTH_STORE_FSM_H
 
