@@ -661,18 +661,55 @@ size_t store_watch_count(store_t *s)
 
 /* ---- snapshots -------------------------------------------------------------- */
 
-int store_serialize(store_t *s, void **buf, size_t *len)
+/* store_image: the copier is waited for on the thread pool; nothing here
+ * touches the store after the fork, so a store closed meanwhile is fine. */
+struct image_req {
+    uv_work_t work;
+    struct snapjob *job;
+    int rc;
+    store_image_cb cb;
+    void *data;
+};
+
+static void image_wait(uv_work_t *w)
+{
+    struct image_req *r = w->data;
+    r->rc = snapjob_wait(r->job);
+}
+
+static void image_done(uv_work_t *w, int status)
+{
+    struct image_req *r = w->data;
+    (void)status; /* queued work is never cancelled */
+    if (r->rc == 0)
+        r->cb(r->data, 0, snapjob_data(r->job), snapjob_len(r->job));
+    else
+        r->cb(r->data, r->rc, NULL, 0);
+    snapjob_free(r->job);
+    free(r);
+}
+
+int store_image(store_t *s, store_image_cb cb, void *data)
 {
     const void *img;
     size_t n;
-    int rc = fsm_image(s->fsm, &img, &n);
-    if (rc)
-        return rc;
-    void *copy = malloc(n ? n : 1);
-    if (!copy)
+    if (!s->loop || s->closing)
+        return BE_SHUTDOWN;
+    struct image_req *r = calloc(1, sizeof *r);
+    if (!r)
         return BE_NOMEM;
-    memcpy(copy, img, n);
-    *buf = copy;
-    *len = n;
-    return 0;
+    int rc = fsm_image(s->fsm, &img, &n);
+    if (rc == 0)
+        rc = snapjob_start(img, n, &r->job);
+    if (rc == 0) {
+        r->cb = cb;
+        r->data = data;
+        r->work.data = r;
+        if (uv_queue_work(s->loop, &r->work, image_wait, image_done) == 0)
+            return 0;
+        rc = BE_INTERNAL;
+        snapjob_free(r->job);
+    }
+    free(r);
+    return rc;
 }

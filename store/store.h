@@ -71,7 +71,7 @@ struct store_config {
     bool recover;         /* before starting, force the raft configuration
                              to this member alone (raft_recover): for a lost
                              quorum; needs existing raft state */
-    const void *restore;  /* a store_serialize() image: bootstrap a new
+    const void *restore;  /* a store_image() image (or a raw sqlite one): bootstrap a new
                              one-member cluster (data_dir must be empty),
                              load the image into the state machine, and take
                              a raft snapshot at the first applied entry so it
@@ -305,7 +305,12 @@ unsigned store_snapshots_taken(store_t *s);
 
 /* ---- snapshots (also used by backup) ------------------------------------ */
 
-/* Serializes the state machine (sqlite3_serialize). *buf is malloc'd. */
-int store_serialize(store_t *s, void **buf, size_t *len);
+/* The state machine as it is now, for a backup (berthd --restore takes it),
+ * without stopping the loop for the copy: a forked copier encodes it
+ * (snapimg.h: LZ4 blocks) while the store goes on. cb runs on the loop
+ * once, with the image valid during the call. 0, or BE_* without calling
+ * cb. */
+typedef void (*store_image_cb)(void *data, int rc, const void *buf, size_t len);
+int store_image(store_t *s, store_image_cb cb, void *data);
 
 #endif

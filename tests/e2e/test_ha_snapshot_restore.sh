@@ -26,6 +26,7 @@ pass "3 servers, 49 configmaps at revision $REV"
 
 ctl cluster snapshot save "$T/backup.db" | grep -q "snapshot saved" || fail "snapshot save"
 [ -s "$T/backup.db" ] && [ ! -e "$T/backup.db.tmp" ] || fail "no snapshot file"
+[ "$(head -c 8 "$T/backup.db")" = BERTHSZ1 ] || fail "the backup is not an encoded image (taken off the loop)"
 pass "snapshot saved through a follower ($(stat -c %s "$T/backup.db") bytes)"
 
 mkdir -p "$T/full"; touch "$T/full/x"
