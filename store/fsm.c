@@ -102,7 +102,6 @@ struct fsm {
     size_t jcap;
     char *pbuf; /* an update's previous json, when a watcher wants it */
     size_t pcap, plen;
-    bool has_prev;
     char prev_node[CODEC_MAX_STR + 1];
     uint64_t quota;  /* bytes in use above which writes fail; 0: none */
     bool over_quota; /* for the entry being applied */
@@ -361,9 +360,10 @@ static int run(sqlite3_stmt *st)
     return rc;
 }
 
+/* with_prev: the change carries pbuf (keep_prev) as its previous object */
 static void emit(struct fsm *f, enum store_ev_type type, uint64_t rev,
                  const struct codec_mut *m, const char *node,
-                 const char *prev_node, size_t json_len)
+                 const char *prev_node, size_t json_len, bool with_prev)
 {
     if (!f->hub)
         return;
@@ -377,10 +377,9 @@ static void emit(struct fsm *f, enum store_ev_type type, uint64_t rev,
         .prev_node = prev_node,
         .json = f->jbuf,
         .json_len = json_len,
-        .prev_json = f->has_prev ? f->pbuf : NULL,
-        .prev_json_len = f->has_prev ? f->plen : 0,
+        .prev_json = with_prev ? f->pbuf : NULL,
+        .prev_json_len = with_prev ? f->plen : 0,
     };
-    f->has_prev = false;
     watch_append(f->hub, &c);
 }
 
@@ -400,7 +399,6 @@ static int keep_prev(struct fsm *f, sqlite3_stmt *sel)
     memcpy(f->pbuf, old ? old : "", n);
     f->pbuf[n] = 0;
     f->plen = n;
-    f->has_prev = true;
     return 0;
 }
 
@@ -441,7 +439,6 @@ static int apply_one(struct fsm *f, const struct codec_mut *m, uint64_t *rev,
     size_t jlen;
     int rc;
 
-    f->has_prev = false;
     if (m->op != STORE_DELETE && !layout_ok(m))
         return BE_INVAL;
     if (m->op != STORE_DELETE && f->over_quota)
@@ -463,7 +460,7 @@ static int apply_one(struct fsm *f, const struct codec_mut *m, uint64_t *rev,
             goto fail;
         f->count++;
         *rev = next;
-        emit(f, STORE_EV_ADDED, next, m, m->node, NULL, jlen);
+        emit(f, STORE_EV_ADDED, next, m, m->node, NULL, jlen, false);
         return 0;
     }
 
@@ -495,7 +492,7 @@ static int apply_one(struct fsm *f, const struct codec_mut *m, uint64_t *rev,
         if (run(st) != SQLITE_DONE)
             goto fail;
         *rev = next;
-        emit(f, STORE_EV_MODIFIED, next, m, m->node, prev, jlen);
+        emit(f, STORE_EV_MODIFIED, next, m, m->node, prev, jlen, want_prev);
         return 0;
     }
 
@@ -529,7 +526,7 @@ static int apply_one(struct fsm *f, const struct codec_mut *m, uint64_t *rev,
         goto fail;
     f->count--;
     *rev = next;
-    emit(f, STORE_EV_DELETED, next, m, prev, prev, jlen);
+    emit(f, STORE_EV_DELETED, next, m, prev, prev, jlen, false);
     return 0;
 
 fail_reset:

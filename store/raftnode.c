@@ -110,8 +110,8 @@ int raftnode_open(uv_loop_t *loop, const struct store_config *cfg,
      * (fsm version 3, store.c) on an io below version 2. */
     if (rn->io.version < 2 && rn->io.async_work)
         rn->io.version = 2;
-    /* The store compresses snapshot images itself, off the loop and before
-     * raft's write, which holds back every append (store/snapimg.c). */
+    /* The store compresses snapshot images itself, in the forked copier
+     * (store/snapimg.c). */
     raft_uv_set_snapshot_compression(&rn->io, false);
     if ((rv = raft_init(&rn->raft, &rn->io, fsm, id, cfg->raft_address)) != 0) {
         snprintf(errbuf, errlen, "raft init: %s", raft_errmsg(&rn->raft));

@@ -13,8 +13,8 @@ struct snapjob;
  * BE_TOOBIG past SNAPIMG_MAX_RAW. */
 int snapjob_start(const void *img, size_t len, struct snapjob **out);
 
-/* On any thread, once: blocks until the copy is complete. 0 or a negative
- * BE_* code when the copier failed. */
+/* On any thread: blocks until the copy is complete. 0 or a negative BE_*
+ * code when the copier failed; later calls return the same at once. */
 int snapjob_wait(struct snapjob *j);
 
 /* The encoded image: valid from a successful snapjob_wait until

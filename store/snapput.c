@@ -14,13 +14,12 @@
  * crash at any point leaves the previous snapshot in charge. Then, as
  * raft_uv does, all but the two newest snapshots are removed, and every
  * closed segment ("%016llu-%016llu") that ends before the `trailing`
- * entries raft keeps, except the newest (see remove_old: it numbers the
- * open segments). Open segments ("open-N") are never touched, and
+ * entries raft keeps. Open segments ("open-N") are never touched, and
  * neither is any segment raft_uv could still truncate: a truncation is
  * always above the commit index, and a snapshot is of applied entries.
  *
- * The writer keeps the newest closed segment, which numbers the open ones
- * (see remove_old). Where there is none (a member that joined with an
+ * The writer always keeps the newest closed segment, which numbers the
+ * open ones (see remove_old). Where there is none (a member that joined with an
  * empty directory, or right after raft_uv installed a leader's snapshot and
  * deleted them all), the snapshot goes through raft_uv's own put once: its
  * barrier closes the open segment, and the writer takes over.

@@ -681,10 +681,7 @@ static void image_done(uv_work_t *w, int status)
 {
     struct image_req *r = w->data;
     (void)status; /* queued work is never cancelled */
-    if (r->rc == 0)
-        r->cb(r->data, 0, snapjob_data(r->job), snapjob_len(r->job));
-    else
-        r->cb(r->data, r->rc, NULL, 0);
+    r->cb(r->data, r->rc, r->rc ? NULL : snapjob_data(r->job), snapjob_len(r->job));
     snapjob_free(r->job);
     free(r);
 }
