@@ -79,6 +79,7 @@ static void on_request(void *data, http_req_t *req)
         return;
     }
     call->api = api;
+    api->calls++;
     call->req = req;
     call->start_ns = api_now_ns();
     call->verb = VERB_OTHER;
@@ -197,8 +198,18 @@ int api_server_start(uv_loop_t *loop, const struct api_config *cfg, api_server_t
         .max_conns = cfg->max_conns, .request_timeout_ms = cfg->request_timeout_ms,
         .idle_timeout_ms = cfg->idle_timeout_ms,
     };
-    int rc = http_server_start(loop, &hc, on_request, api, &api->http, errbuf, errlen);
-    if (rc) { free(api); return rc; }
+    int rc = 0;
+    if (!cfg->no_body_worker && (rc = offload_start(loop, &api->offload)) != 0) {
+        snprintf(errbuf, errlen, "cannot start the request worker thread: %s", be_strerror(rc));
+        free(api);
+        return rc;
+    }
+    rc = http_server_start(loop, &hc, on_request, api, &api->http, errbuf, errlen);
+    if (rc) {
+        if (api->offload) offload_stop(api->offload, free, api); /* frees api when closed */
+        else free(api);
+        return rc;
+    }
     *out = api;
     return 0;
 }
@@ -208,8 +219,23 @@ static void on_http_stopped(void *data)
     api_server_t *api = data;
     void (*cb)(void *) = api->stop_cb;
     void *cb_data = api->stop_data;
-    free(api);
+    /* Calls whose proposals are still in the store are failed when it
+     * closes, after this: api stays until the last one finishes. */
+    api->stopped = true;
+    if (api->calls == 0) free(api);
     if (cb) cb(cb_data);
+}
+
+/* Stops what is left once the worker has finished every create on it (they
+ * still propose: the store closes after the API server). */
+static void on_offload_stopped(void *data)
+{
+    api_server_t *api = data;
+    api->offload = NULL;
+    api_watch_abort_all(api);
+    api_cluster_stop(api);
+    api_forward_stop(api);
+    http_server_stop(api->http, on_http_stopped, api);
 }
 
 void api_server_stop(api_server_t *api, void (*cb)(void *data), void *data)
@@ -217,8 +243,6 @@ void api_server_stop(api_server_t *api, void (*cb)(void *data), void *data)
     api->stopping = true;
     api->stop_cb = cb;
     api->stop_data = data;
-    api_watch_abort_all(api);
-    api_cluster_stop(api);
-    api_forward_stop(api);
-    http_server_stop(api->http, on_http_stopped, api);
+    if (api->offload) offload_stop(api->offload, on_offload_stopped, api);
+    else on_offload_stopped(api);
 }

@@ -11,6 +11,7 @@
 #include "apiserver/api.h"
 #include "apiserver/http.h"
 #include "common/kinds.h"
+#include "common/offload.h"
 
 #define API_NAME_MAX 253
 
@@ -38,6 +39,8 @@ struct api_server {
     char advertise_url[256];
     bool is_leader;
     bool stopping;
+    bool stopped;               /* stop_cb was called: the last call frees api */
+    unsigned calls;             /* api_calls not yet finished */
     unsigned watchers;          /* open watch streams */
     struct api_watch *watches;  /* list of open watch streams */
     struct api_metrics metrics;
@@ -45,6 +48,7 @@ struct api_server {
     struct api_fwd *fwd;         /* forward.c */
     char ns_seen[API_NAME_MAX + 1]; /* a namespace known to exist ... */
     uint64_t ns_seen_gen;        /* ... at this store_ns_generation() + 1 */
+    offload_t *offload;          /* create.c prepares bodies on it; NULL: on the loop */
     void (*stop_cb)(void *data);
     void *stop_data;
 };
@@ -106,9 +110,18 @@ void api_delete_object(struct api_call *call);
 
 /* objects.c: get, create, update, patch, delete, subresources. */
 void api_handle_object(struct api_call *call);
-/* objects.c helpers shared with update.c and list.c */
+/* objects.c helpers shared with update.c and list.c. The api_body_parse and
+ * api_identity_check forms put a message in err and return a BE_* code,
+ * for code that runs off the loop; the others answer the call on error. */
+int api_body_parse(const http_req_t *req, json_t **out, char *err, size_t errlen);
+int api_identity_check(struct api_route *rt, json_t *obj, bool is_update, char *err,
+                       size_t errlen);
 int api_parse_body(struct api_call *call, json_t **out);
 int api_check_identity(struct api_call *call, json_t *obj, bool is_update);
+int api_errf(char *err, size_t errlen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* create.c: POST to a collection (prepared on api->offload when there is one). */
+void api_create_object(struct api_call *call);
 void api_index_hints(const struct api_route *rt, const json_t *obj, struct store_mut *m);
 void api_consistent_read(struct api_call *call, void (*fn)(struct api_call *call));
 int api_propose_text(struct api_call *call, enum store_op op, const json_t *obj,

@@ -1,6 +1,6 @@
-/* objects.c: verbs on single objects: get, create, and the pod
- * binding subresource. Updates and patches (with their retry loop) are in
- * update.c.
+/* objects.c: verbs on single objects: get, and the checks every write
+ * shares. Creates are in create.c, updates and patches (with their retry
+ * loop) in update.c.
  *
  * Every write follows one path: parse the body, check it against the route,
  * set the server-owned metadata (uid, creationTimestamp, generation),
@@ -9,6 +9,7 @@
  * written from the store's commit callback, with the revision spliced in,
  * so the response is exactly what is stored. */
 #define _GNU_SOURCE /* memmem */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,47 +20,64 @@
 #include "common/jsonutil.h"
 #include "common/uid.h"
 
-int api_parse_body(struct api_call *call, json_t **out)
+int api_body_parse(const http_req_t *req, json_t **out, char *err, size_t errlen)
 {
     json_error_t jerr;
-    http_req_t *req = call->req;
     if (req->body_len == 0) {
-        api_fail(call, BE_INVAL, "the request body is empty");
-        return -1;
+        snprintf(err, errlen, "the request body is empty");
+        return BE_INVAL;
     }
     const char *ct = http_req_header(req, "content-type");
     if (ct && (strstr(ct, "yaml") || strstr(ct, "protobuf"))) {
-        api_fail(call, BE_UNSUPPORTED, "content type %s is not supported: send JSON", ct);
-        return -1;
+        snprintf(err, errlen, "content type %s is not supported: send JSON", ct);
+        return BE_UNSUPPORTED;
     }
     json_t *body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!body) {
-        api_fail(call, BE_INVAL, "invalid JSON in the request body: line %d column %d: %s",
+        snprintf(err, errlen, "invalid JSON in the request body: line %d column %d: %s",
                  jerr.line, jerr.column, jerr.text);
-        return -1;
+        return BE_INVAL;
     }
     if (!json_is_object(body)) {
         json_decref(body);
-        api_fail(call, BE_INVAL, "the request body must be a JSON object");
-        return -1;
+        snprintf(err, errlen, "the request body must be a JSON object");
+        return BE_INVAL;
     }
     *out = body;
     return 0;
 }
 
-/* Checks apiVersion/kind/namespace/name of a body against the route and
- * fills in what is missing. name_required: for updates the body's name must
- * equal the route's. */
-int api_check_identity(struct api_call *call, json_t *obj, bool is_update)
+int api_parse_body(struct api_call *call, json_t **out)
 {
-    const struct kind_info *k = call->route.kind;
+    char err[1024];
+    int rc = api_body_parse(call->req, out, err, sizeof err);
+    if (rc) api_fail(call, rc, "%s", err);
+    return rc ? -1 : 0;
+}
+
+/* Formats a message into err and returns rc (for the checks that run off
+ * the loop and cannot answer the call themselves). */
+int api_errf(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* Checks apiVersion/kind/namespace/name of a body against the route and
+ * fills in what is missing. is_update: the body's name must equal the
+ * route's; for a create the route takes the body's name. */
+int api_identity_check(struct api_route *rt, json_t *obj, bool is_update, char *err, size_t errlen)
+{
+    const struct kind_info *k = rt->kind;
     char av[96];
     kind_api_version(k, av, sizeof av);
     const char *bav = json_path_str(obj, "apiVersion"), *bkind = json_path_str(obj, "kind");
     if ((bav && strcmp(bav, av)) || (bkind && strcmp(bkind, k->kind))) {
-        api_fail(call, BE_INVAL, "the object's apiVersion/kind (%s, %s) does not match the URL (%s, %s)",
+        return api_errf(err, errlen, BE_INVAL, "the object's apiVersion/kind (%s, %s) does not match the URL (%s, %s)",
                  bav ? bav : "", bkind ? bkind : "", av, k->kind);
-        return -1;
     }
     /* set only what differs: a value that is already right stays in place */
     if (!bav) json_object_set_new(obj, "apiVersion", json_string(av));
@@ -67,29 +85,26 @@ int api_check_identity(struct api_call *call, json_t *obj, bool is_update)
     json_t *md = json_object_get(obj, "metadata");
     if (!md) json_object_set_new(obj, "metadata", md = json_object());
     if (!json_is_object(md)) {
-        api_fail(call, BE_INVAL, "metadata must be an object");
-        return -1;
+        return api_errf(err, errlen, BE_INVAL, "metadata must be an object");
     }
     const char *ns = json_path_str(md, "namespace");
     if (k->namespaced) {
-        if (ns && ns[0] && strcmp(ns, call->route.ns)) {
-            api_fail(call, BE_INVAL, "the namespace of the object (%s) does not match the namespace on the request (%s)",
-                     ns, call->route.ns);
-            return -1;
+        if (ns && ns[0] && strcmp(ns, rt->ns)) {
+            return api_errf(err, errlen, BE_INVAL, "the namespace of the object (%s) does not match the namespace on the request (%s)",
+                     ns, rt->ns);
         }
-        if (!ns || strcmp(ns, call->route.ns))
-            json_object_set_new(md, "namespace", json_string(call->route.ns));
+        if (!ns || strcmp(ns, rt->ns))
+            json_object_set_new(md, "namespace", json_string(rt->ns));
     } else {
         json_object_del(md, "namespace");
     }
     const char *name = json_path_str(md, "name");
     if (is_update) {
-        if (name && strcmp(name, call->route.name)) {
-            api_fail(call, BE_INVAL, "the name of the object (%s) does not match the name on the URL (%s)",
-                     name, call->route.name);
-            return -1;
+        if (name && strcmp(name, rt->name)) {
+            return api_errf(err, errlen, BE_INVAL, "the name of the object (%s) does not match the name on the URL (%s)",
+                     name, rt->name);
         }
-        json_object_set_new(md, "name", json_string(call->route.name));
+        json_object_set_new(md, "name", json_string(rt->name));
         return 0;
     }
     const char *gen = json_path_str(md, "generateName");
@@ -105,15 +120,21 @@ int api_check_identity(struct api_call *call, json_t *obj, bool is_update)
         name = json_path_str(md, "name");
     }
     if (!name || !name[0]) {
-        api_fail(call, BE_INVALID, "%s: metadata.name: Required value: name or generateName is required", k->kind);
-        return -1;
+        return api_errf(err, errlen, BE_INVALID, "%s: metadata.name: Required value: name or generateName is required", k->kind);
     }
     if (strlen(name) > API_NAME_MAX) {
-        api_fail(call, BE_INVALID, "%s: metadata.name: Invalid value: must be no more than 253 characters", k->kind);
-        return -1;
+        return api_errf(err, errlen, BE_INVALID, "%s: metadata.name: Invalid value: must be no more than 253 characters", k->kind);
     }
-    snprintf(call->route.name, sizeof call->route.name, "%s", name);
+    snprintf(rt->name, sizeof rt->name, "%s", name);
     return 0;
+}
+
+int api_check_identity(struct api_call *call, json_t *obj, bool is_update)
+{
+    char err[1024];
+    int rc = api_identity_check(&call->route, obj, is_update, err, sizeof err);
+    if (rc) api_fail(call, rc, "%s", err);
+    return rc ? -1 : 0;
 }
 
 /* A namespace being deleted takes no new objects (the namespace controller
@@ -204,22 +225,7 @@ void api_consistent_read(struct api_call *call, void (*fn)(struct api_call *call
     if (rc) api_fail(call, rc, "cannot serve a consistent read: %s", be_strerror(rc));
 }
 
-/* ---- create ------------------------------------------------------------- */
-
-static void on_create_commit(void *data, int rc, const struct store_result *res, size_t n)
-{
-    struct api_call *call = data;
-    char desc[320];
-    if (rc || n != 1 || res[0].rc) {
-        api_object_desc(&call->route, desc, sizeof desc);
-        if (rc) { api_fail(call, rc, "%s not created: %s", desc, be_strerror(rc)); return; }
-        int r = n == 1 ? res[0].rc : BE_INTERNAL;
-        if (r == BE_EXISTS) api_fail(call, r, "%s already exists", desc);
-        else api_fail(call, r, "%s not created: %s", desc, be_strerror(r));
-        return;
-    }
-    api_reply_stored(call, 201, res[0].rev);
-}
+/* ---- proposals ------------------------------------------------------- */
 
 /* Propose one mutation of call->text; cb answers. */
 int api_propose_text(struct api_call *call, enum store_op op, const json_t *obj,
@@ -233,57 +239,13 @@ int api_propose_text(struct api_call *call, enum store_op op, const json_t *obj,
     return store_propose(call->api->store, &m, 1, cb, call);
 }
 
-static void create(struct api_call *call)
-{
-    struct api_route *rt = &call->route;
-    json_t *obj;
-    char err[1024];
-    if (api_parse_body(call, &obj)) return;
-    call->body = obj;
-    if (api_check_identity(call, obj, false)) return;
-    int nsrc = rt->kind->namespaced ? api_namespace_check(call->api, rt->ns) : 0;
-    if (nsrc == BE_NOTFOUND) {
-        api_fail(call, BE_NOTFOUND, "namespaces \"%s\" not found", rt->ns);
-        return;
-    }
-    if (nsrc) {
-        api_fail(call, BE_FORBIDDEN, "%s \"%s\" is forbidden: unable to create new content in "
-                 "namespace %s because it is being terminated", rt->kind->resource, rt->name,
-                 rt->ns);
-        return;
-    }
-    json_t *md = json_object_get(obj, "metadata");
-    char uid[37], ts[32];
-    uid_new(uid);
-    time_format_rfc3339(time(NULL), ts, sizeof ts);
-    json_object_set_new(md, "uid", json_string(uid));
-    json_object_set_new(md, "creationTimestamp", json_string(ts));
-    json_object_del(md, "deletionTimestamp");
-    json_object_del(md, "managedFields");
-    if (json_object_get(obj, "spec")) json_object_set_new(md, "generation", json_integer(1));
-    int rc = api_validate(rt, obj, NULL, err, sizeof err);
-    if (rc) {
-        api_fail(call, rc, "%s.%s \"%s\" is invalid: %s", rt->kind->kind, rt->kind->group,
-                 rt->name, err);
-        return;
-    }
-    call->warnings = api_field_warnings(rt->kind, obj);
-    call->text = json_dump_object(obj, &call->text_len);
-    if (!call->text) { api_fail(call, BE_NOMEM, "cannot serialize the object"); return; }
-    rc = api_propose_text(call, STORE_CREATE, obj, 0, on_create_commit);
-    if (rc) { api_fail(call, rc, "cannot create: %s", be_strerror(rc)); return; }
-    /* the store copied what it needs: free the tree now, while it is hot */
-    json_decref(call->body);
-    call->body = NULL;
-}
-
 /* ---- dispatch ----------------------------------------------------------- */
 
 void api_handle_object(struct api_call *call)
 {
     struct api_route *rt = &call->route;
     const char *m = call->req->method;
-    if (rt->type == ROUTE_COLLECTION) { create(call); return; }
+    if (rt->type == ROUTE_COLLECTION) { api_create_object(call); return; }
     if (!strcmp(rt->sub, "log")) { api_handle_pod_log(call); return; }
     if (!strcmp(m, "GET")) { api_consistent_read(call, get_now); return; }
     if (!strcmp(m, "DELETE") && !rt->sub[0]) { api_delete_object(call); return; }

@@ -1,6 +1,7 @@
 /* status.c: how the API server answers: Kubernetes Status objects for
  * errors, JSON bodies for success, and the bookkeeping (metrics, freeing the
  * per-request context) every answer goes through. */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,12 +48,16 @@ char *api_status_json(int code, const char *reason, const char *message,
 
 void api_call_finish(struct api_call *call, int status)
 {
+    api_server_t *api = call->api;
     double secs = (double)(api_now_ns() - call->start_ns) / 1e9;
-    api_metrics_observe(call->api, call->verb, status, secs);
+    api_metrics_observe(api, call->verb, status, secs);
     json_decref(call->body);
     free(call->text);
     free(call->warnings);
     free(call);
+    assert(api->calls > 0);
+    if (--api->calls == 0 && api->stopped)
+        free(api); /* the store failed the last proposal after the API stopped */
 }
 
 void api_reply_json(struct api_call *call, int status, char *body, size_t len)

@@ -63,6 +63,8 @@ static void usage(FILE *f)
             "  --request-timeout-ms N     a request must arrive within this (default 30000)\n"
             "  --idle-timeout-ms N        keep-alive idle limit (default 120000)\n"
             "  --max-conns N              open connection cap (default 10000)\n"
+            "  --api-body-worker on|off   parse and validate create bodies on a thread beside\n"
+            "                             the event loop (default on)\n"
             "  --scheduler-strategy S     binpack (default) or spread\n"
             "  --node-grace-period-s N    lease age before a node is Unknown (default 40)\n"
             "  --pod-eviction-timeout-s N pods leave an unreachable node after (default 30)\n"
@@ -242,7 +244,8 @@ int main(int argc, char **argv)
         {"pod-eviction-timeout-s", required_argument, 0, 'E'},
         {"hpa-sync-period-s", required_argument, 0, 'P'}, {"help", no_argument, 0, 'h'},
         {"voters", required_argument, 0, 'V'}, {"voter-grace-s", required_argument, 0, 'g'},
-        {"restore", required_argument, 0, 'T'}, {"recover", no_argument, 0, 'X'}, {0, 0, 0, 0},
+        {"restore", required_argument, 0, 'T'}, {"recover", no_argument, 0, 'X'},
+        {"api-body-worker", required_argument, 0, 'W'}, {0, 0, 0, 0},
     };
     struct daemon d = {0};
     const char *data_dir = "/var/lib/berth", *listen = "127.0.0.1:7070", *raft = "127.0.0.1:7071";
@@ -289,6 +292,13 @@ int main(int argc, char **argv)
         case 'g': clc.voter_grace_ms = (unsigned)strtoul(optarg, &end, 10) * 1000; break;
         case 'T': restore = optarg; break;
         case 'X': recover = true; break;
+        case 'W':
+            if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+                fprintf(stderr, "berthd: --api-body-worker: want on or off, got %s\n", optarg);
+                return 2;
+            }
+            ac.no_body_worker = !strcmp(optarg, "off");
+            break;
         case 'P': ctrl_hpa_set_sync_period_ms((unsigned)strtoul(optarg, &end, 10) * 1000); break;
         case 'w': sc.watch_window = (unsigned)strtoul(optarg, &end, 10); break;
         case 'v':

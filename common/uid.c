@@ -1,5 +1,5 @@
-/* uid.c: see uid.h. The pool is per process and used from the loop thread
- * only (no locking); a getrandom() failure falls back to a clock-seeded
+/* uid.c: see uid.h. The pool is per thread (berthd makes uids on its loop
+ * and on the request worker, common/offload.h), so no locking; a getrandom() failure falls back to a clock-seeded
  * rand(), which keeps uids unique enough but is logged nowhere: it does not
  * happen on Linux ≥ 3.17 once the RNG is seeded. */
 #include "common/uid.h"
@@ -12,8 +12,8 @@
 
 void uid_random_bytes(unsigned char *out, size_t n)
 {
-    static unsigned char pool[4096];
-    static size_t avail;
+    static _Thread_local unsigned char pool[4096];
+    static _Thread_local size_t avail;
     while (n) {
         if (avail == 0) {
             ssize_t got = getrandom(pool, sizeof pool, 0);

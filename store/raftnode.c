@@ -3,7 +3,8 @@
  * Order (raft 0.15): raft_uv_tcp_init -> raft_uv_init (dir must exist) ->
  * raft_init -> raft_bootstrap (only effective on an empty dir) -> tuning ->
  * raft_start. Closing is raft_close(cb); the uv I/O and the transport are
- * released in that callback, after raft has stopped using them. */
+ * released after that callback, once the loop has no request in flight
+ * (see raftnode_close). */
 #include "store/raftnode.h"
 
 #include <errno.h>
@@ -26,15 +27,35 @@ uint64_t raftnode_id_from_address(const char *address)
     return h ? h : 1;
 }
 
-static void close_cb(struct raft *r)
+static void reaper_closed(uv_handle_t *h)
 {
-    struct raftnode *rn = r->data;
+    struct raftnode *rn = h->data;
     raft_uv_close(&rn->io);
     raftnet_close(&rn->transport);
     snapput_free(&rn->snapput);
+    free(rn);
+}
+
+/* Runs after each poll until no request (thread-pool work, fs, writes) is
+ * left on the loop: a late callback of raft_uv then finds its memory and
+ * its closed state, and does nothing. */
+static void reaper_check(uv_check_t *h)
+{
+    struct raftnode *rn = h->data;
+    if (rn->loop->active_reqs.count == 0) {
+        uv_check_stop(h);
+        uv_close((uv_handle_t *)h, reaper_closed);
+    }
+}
+
+static void close_cb(struct raft *r)
+{
+    struct raftnode *rn = r->data;
     void (*cb)(void *) = rn->closed;
     void *data = rn->closed_data;
-    free(rn);
+    uv_check_init(rn->loop, &rn->reaper);
+    rn->reaper.data = rn;
+    uv_check_start(&rn->reaper, reaper_check);
     if (cb)
         cb(data);
 }
@@ -92,6 +113,7 @@ int raftnode_open(uv_loop_t *loop, const struct store_config *cfg,
         return BE_NOMEM;
     id = cfg->raft_id ? cfg->raft_id : raftnode_id_from_address(cfg->raft_address);
 
+    rn->loop = loop;
     if ((rv = raftnet_init(&rn->transport, loop)) != 0) {
         snprintf(errbuf, errlen, "raft transport: %s", raft_strerror(rv));
         goto err;

@@ -20,6 +20,8 @@ struct raftnode {
     struct raft_io io;
     struct raftnet transport;    /* raft_uv_tcp with TCP_NODELAY */
     struct snapput snapput;      /* io's snapshot_put without the barrier */
+    uv_loop_t *loop;
+    uv_check_t reaper;           /* frees the I/O once the loop's requests end */
     void (*closed)(void *data);
     void *closed_data;
 };
@@ -36,8 +38,11 @@ int raftnode_open(uv_loop_t *loop, const struct store_config *cfg,
                   struct raft_fsm *fsm, struct raftnode **out, char *errbuf,
                   size_t errlen);
 
-/* Closes raft (its pending requests fail), then the I/O and transport, frees
- * rn and calls cb. */
+/* Closes raft (its pending requests fail), then calls cb. The I/O, the
+ * transport and rn are freed later, when the loop has no request in flight:
+ * raft 0.15's libuv I/O can report itself closed while a thread-pool
+ * request of its own is still running, and that request's callback then
+ * reads the I/O's memory. */
 void raftnode_close(struct raftnode *rn, void (*cb)(void *data), void *data);
 
 #endif

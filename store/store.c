@@ -34,6 +34,11 @@
 #include "store/store_int.h"
 
 
+/* How long store_close() waits for the entries in flight to be applied. */
+#define STORE_DRAIN_MS 2000
+
+static void on_drained(uv_timer_t *t);
+
 /* ---- helpers ------------------------------------------------------------ */
 
 static int map_raft(struct store *s, int rv)
@@ -197,6 +202,8 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
     const struct apply_out *o = result;
 
     s->inflight--;
+    if (s->closing && s->inflight == 0 && !s->raft_closing)
+        uv_timer_start(&s->timer, on_drained, 0, 0); /* after this entry's callbacks */
     if (status != 0) {
         entry_fail(s, e, map_raft(s, status));
     } else if (!o || o->rc != 0 || o->n != e->nmuts) {
@@ -564,6 +571,22 @@ static void raft_closed(void *data)
     uv_close((uv_handle_t *)&s->idle, handle_closed);
 }
 
+static void close_raft(struct store *s)
+{
+    if (s->raft_closing)
+        return;
+    s->raft_closing = true;
+    uv_timer_stop(&s->timer);
+    raftnode_close(s->rn, raft_closed, s);
+}
+
+/* The drain ended: every entry in flight was applied, or the deadline
+ * passed (a follower cut off from its leader, a stuck disk). */
+static void on_drained(uv_timer_t *t)
+{
+    close_raft(t->data);
+}
+
 void store_close(store_t *s, void (*cb)(void *data), void *data)
 {
     if (s->closing)
@@ -585,7 +608,14 @@ void store_close(store_t *s, void (*cb)(void *data), void *data)
     }
     disarm(s);
     uv_timer_stop(&s->timer);
-    raftnode_close(s->rn, raft_closed, s);
+    /* Drain before closing raft: entries in flight are written and applied
+     * (their proposers get their results, not a cancellation), and raft
+     * 0.15's libuv I/O is not asked to cancel appends it has under way,
+     * which crashed it (test_api_stop_under_load). */
+    if (s->inflight == 0)
+        close_raft(s);
+    else
+        uv_timer_start(&s->timer, on_drained, STORE_DRAIN_MS, 0);
 }
 
 /* ---- reads -------------------------------------------------------------- */

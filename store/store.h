@@ -103,10 +103,12 @@ int store_open_fixture_cfg(const struct store_config *cfg,
 void store_fixture_attach(store_t *s, struct raft *raft);
 void store_fixture_flush(store_t *s);
 
-/* Stops raft, fails every pending proposal and barrier with BE_SHUTDOWN,
- * ends every watch (its callback gets an event of type STORE_EV_CLOSED), then
- * calls cb once everything is closed and freed. Not to be called from a
- * watch callback. */
+/* Fails every proposal not yet handed to raft and every pending barrier with
+ * BE_SHUTDOWN, ends every watch (its callback gets an event of type
+ * STORE_EV_CLOSED), waits up to 2 s for the entries raft already has to be
+ * applied (their proposers get their results), stops raft, then calls cb
+ * once everything is closed and freed. Not to be called from a watch
+ * callback. */
 void store_close(store_t *s, void (*cb)(void *data), void *data);
 
 /* ---- writes ---------------------------------------------------------- */

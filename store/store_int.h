@@ -69,6 +69,7 @@ struct store {
     uv_check_t check;
     uv_idle_t idle;
     bool armed, closing, was_leader, ready;
+    bool raft_closing;           /* raftnode_close called (after the drain) */
     int open_handles;
     raft_index start_index;
     uint64_t next_unready_log;  /* uv_now() of the next "not ready yet" line */

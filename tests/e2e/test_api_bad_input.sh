@@ -40,6 +40,19 @@ expect_code 400 GET "$CM?labelSelector=a%20in%20("
 expect_code 400 GET "$CM?fieldSelector=spec.bogus=1"
 pass "wrong kind, unknown resource, bad names/labels/namespace/replicas/selector/quantity: clear errors"
 
+# The same errors for bodies of 64 KiB and more, which are parsed and
+# validated on the API body worker (apiserver/create.c), in the same order:
+# a bad body first, then the namespace, then validation.
+pad=$(python3 -c 'print("p"*70000)')
+expect_code 400 POST $CM "{\"metadata\":{\"name\":\"big\"},\"data\":{\"v\":\"$pad\"}"
+grep -q 'invalid JSON in the request body' "$T/body" || fail "big truncated body: $(head -c 300 "$T/body")"
+expect_code 400 POST $CM "{\"kind\":\"Secret\",\"metadata\":{\"name\":\"big\"},\"data\":{\"v\":\"$pad\"}}"
+expect_code 404 POST /api/v1/namespaces/nope/configmaps "{\"metadata\":{\"name\":\"Bad_Name\"},\"data\":{\"v\":\"$pad\"}}"
+grep -q 'namespaces \\"nope\\" not found' "$T/body" || fail "big body, missing namespace: $(head -c 300 "$T/body")"
+expect_code 422 POST $CM "{\"metadata\":{\"name\":\"Bad_Name\"},\"data\":{\"v\":\"$pad\"}}"
+grep -q 'ConfigMap.* \\"Bad_Name\\" is invalid' "$T/body" || fail "big body, bad name: $(head -c 300 "$T/body")"
+pass "64 KiB bodies (parsed on the body worker): 400, 400, 404 before 422, 422"
+
 for mode in hugeheaders manyheaders; do
   got=$(python3 "$SRC/tests/e2e/rawclient.py" $mode 127.0.0.1 "$API")
   [ "$got" = 431 ] || fail "$mode: got $got, want 431"
@@ -58,7 +71,7 @@ pass "one-byte-a-second client cut off ($got s)"
 python3 "$SRC/tests/e2e/rawclient.py" nonreader 127.0.0.1 "$API" "$CM?watch=1" >"$T/nonreader.out" &
 NR=$!; PIDS+=("$NR")
 wait_for 10 "non-reading watch open" grep -q watching "$T/nonreader.out"
-big=$(python3 -c 'print("x"*60000)')
+big=$(python3 -c 'print("x"*70000)') # 64 KiB and more: parsed on the body worker
 for i in $(seq 1 400); do
   printf '{"metadata":{"name":"flood-%d"},"data":{"v":"%s"}}' "$i" "$big" >"$T/flood.json"
   code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data-binary @"$T/flood.json" "$SERVER$CM")
