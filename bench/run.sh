@@ -4,7 +4,8 @@
 #   1. ConfigMap creates (1 KiB value, unique names, keep-alive) at 1, 16 and
 #      64 connections against one berthd with its raft log on disk;
 #   2. the same unique-key 1 KiB puts against a one-member etcd;
-#   3. berthd RSS idle and after 100,000 ConfigMaps;
+#   3. berthd RSS idle and after 100,000 ConfigMaps (64 connections), and
+#      after 20,000 created one at a time (one raft entry each);
 #   4. churn: CHURN updates to the same 1,000 objects; data dir and RSS
 #      sampled as it goes (they must stay flat once snapshots compact).
 # Environment: BERTH_BIN (binaries, default build/bin), DURATION (s, default 10), CONCS ("1 16 64"), CHURN (1000000),
@@ -74,6 +75,20 @@ WPID=$!
 while kill -0 $WPID 2>/dev/null; do
   n=$(curl -s http://127.0.0.1:$API/metrics | awk '/^berth_store_objects /{print $2}')
   [ "${n:-0}" -ge 100003 ] && { kill $WPID; break; }
+  sleep 0.5
+done
+wait $WPID 2>/dev/null || true
+n=$(curl -s http://127.0.0.1:$API/metrics | awk '/^berth_store_objects /{print $2}')
+echo "objects: $n  RSS: $(rss_mb $BPID) MB  data dir: $(du -sm "$DIR/data" | cut -f1) MB"
+
+echo "== RSS after 20,000 ConfigMaps created one at a time (1 connection)"
+kill "$BPID"; wait "$BPID" 2>/dev/null || true
+rm -rf "$DIR/data"; start_berthd
+BENCH_PREFIX=rss1 wrk -t1 -c1 -d120s -s "$ROOT/bench/create_configmaps.lua" http://127.0.0.1:$API >/dev/null 2>&1 &
+WPID=$!
+while kill -0 $WPID 2>/dev/null; do
+  n=$(curl -s http://127.0.0.1:$API/metrics | awk '/^berth_store_objects /{print $2}')
+  [ "${n:-0}" -ge 20003 ] && { kill $WPID; break; }
   sleep 0.5
 done
 wait $WPID 2>/dev/null || true
