@@ -75,24 +75,23 @@ int api_identity_check(struct api_route *rt, json_t *obj, bool is_update, char *
     char av[96];
     kind_api_version(k, av, sizeof av);
     const char *bav = json_path_str(obj, "apiVersion"), *bkind = json_path_str(obj, "kind");
-    if ((bav && strcmp(bav, av)) || (bkind && strcmp(bkind, k->kind))) {
-        return api_errf(err, errlen, BE_INVAL, "the object's apiVersion/kind (%s, %s) does not match the URL (%s, %s)",
-                 bav ? bav : "", bkind ? bkind : "", av, k->kind);
-    }
+    if ((bav && strcmp(bav, av)) || (bkind && strcmp(bkind, k->kind)))
+        return api_errf(err, errlen, BE_INVAL,
+                        "the object's apiVersion/kind (%s, %s) does not match the URL (%s, %s)",
+                        bav ? bav : "", bkind ? bkind : "", av, k->kind);
     /* set only what differs: a value that is already right stays in place */
     if (!bav) json_object_set_new(obj, "apiVersion", json_string(av));
     if (!bkind) json_object_set_new(obj, "kind", json_string(k->kind));
     json_t *md = json_object_get(obj, "metadata");
     if (!md) json_object_set_new(obj, "metadata", md = json_object());
-    if (!json_is_object(md)) {
+    if (!json_is_object(md))
         return api_errf(err, errlen, BE_INVAL, "metadata must be an object");
-    }
     const char *ns = json_path_str(md, "namespace");
     if (k->namespaced) {
-        if (ns && ns[0] && strcmp(ns, rt->ns)) {
-            return api_errf(err, errlen, BE_INVAL, "the namespace of the object (%s) does not match the namespace on the request (%s)",
-                     ns, rt->ns);
-        }
+        if (ns && ns[0] && strcmp(ns, rt->ns))
+            return api_errf(err, errlen, BE_INVAL,
+                            "the namespace of the object (%s) does not match the namespace "
+                            "on the request (%s)", ns, rt->ns);
         if (!ns || strcmp(ns, rt->ns))
             json_object_set_new(md, "namespace", json_string(rt->ns));
     } else {
@@ -100,10 +99,10 @@ int api_identity_check(struct api_route *rt, json_t *obj, bool is_update, char *
     }
     const char *name = json_path_str(md, "name");
     if (is_update) {
-        if (name && strcmp(name, rt->name)) {
-            return api_errf(err, errlen, BE_INVAL, "the name of the object (%s) does not match the name on the URL (%s)",
-                     name, rt->name);
-        }
+        if (name && strcmp(name, rt->name))
+            return api_errf(err, errlen, BE_INVAL,
+                            "the name of the object (%s) does not match the name on the URL (%s)",
+                            name, rt->name);
         json_object_set_new(md, "name", json_string(rt->name));
         return 0;
     }
@@ -119,12 +118,12 @@ int api_identity_check(struct api_route *rt, json_t *obj, bool is_update, char *
         json_object_set_new(md, "name", json_string(buf));
         name = json_path_str(md, "name");
     }
-    if (!name || !name[0]) {
-        return api_errf(err, errlen, BE_INVALID, "%s: metadata.name: Required value: name or generateName is required", k->kind);
-    }
-    if (strlen(name) > API_NAME_MAX) {
-        return api_errf(err, errlen, BE_INVALID, "%s: metadata.name: Invalid value: must be no more than 253 characters", k->kind);
-    }
+    if (!name || !name[0])
+        return api_errf(err, errlen, BE_INVALID, "%s: metadata.name: Required value: "
+                        "name or generateName is required", k->kind);
+    if (strlen(name) > API_NAME_MAX)
+        return api_errf(err, errlen, BE_INVALID, "%s: metadata.name: Invalid value: "
+                        "must be no more than 253 characters", k->kind);
     snprintf(rt->name, sizeof rt->name, "%s", name);
     return 0;
 }
