@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# test_ha_stop_under_load.sh: SIGTERM to servers of a three-member cluster
+# while a create load runs through them. First a follower that is
+# forwarding creates to the leader, then the leader itself. Each must exit 0
+# within a deadline with no sanitizer report; the other members go on
+# (a new leader is elected after the leader stops), and every create
+# acknowledged before, during and after is there at the end.
+source "$(dirname "$0")/lib.sh"
+NN_NET=75
+source "$(dirname "$0")/ha_lib.sh"
+PY="python3 $SRC/tests/e2e/ha_client.py"
+
+nn_setup 3
+ha_servers 3
+pass "3 servers: s1 bootstrapped, s2 and s3 joined as voters"
+
+# term_and_wait I: SIGTERM to server I; it must exit 0 within 20 s.
+term_and_wait() {
+  local i=$1 p=${NN_PID[$1]} deadline rc=0
+  kill -TERM "$p"
+  deadline=$(( $(date +%s) + 20 ))
+  while kill -0 "$p" 2>/dev/null; do
+    [ "$(date +%s)" -ge "$deadline" ] && fail "s$i did not exit within 20 s of SIGTERM under load"
+    sleep 0.05
+  done
+  wait "$p" || rc=$?
+  NN_PID[$i]=""
+  [ "$rc" -eq 0 ] || fail "s$i exited with status $rc after SIGTERM under load: $(tail -5 "$T/s$i.log")"
+  grep -qE "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer" "$T/s$i.log" &&
+    fail "sanitizer report in s$i at shutdown: $(grep -m1 -A8 -E 'ERROR|runtime error' "$T/s$i.log")"
+  return 0
+}
+acked_lines() { wc -l <"$1" 2>/dev/null || echo 0; }
+
+ha_wait_leader 10
+L=$HA_LEADER
+F=$(( L % 3 + 1 ))         # a follower: the load goes through it first
+O=$(( F % 3 + 1 )); [ "$O" = "$L" ] && O=$(( O % 3 + 1 ))   # the third member
+
+# 1. A follower forwarding a load to the leader.
+$PY load --urls "$(nn_url "$F")" --prefix fwd --threads 12 --duration 60 --timeout 5 \
+  --stop-file "$T/stop1" --out "$T/acked1" >"$T/load1.out" 2>&1 &
+LOAD=$!; PIDS+=("$LOAD")
+objects() { curl -fsS "$(nn_url "$L")/metrics" | awk '/^berth_store_objects /{print $2}'; }
+wait_for 30 "300 creates through s$F" bash -c "[ \"\$(curl -fsS $(nn_url "$L")/metrics | awk '/^berth_store_objects /{print \$2}')\" -ge 300 ]"
+term_and_wait "$F"
+pass "follower s$F stopped by SIGTERM while forwarding creates: exit 0"
+touch "$T/stop1"; wait "$LOAD" || true
+
+# 2. The leader, under a load sent to it and to the third member.
+$PY load --urls "$(nn_url "$L"),$(nn_url "$O")" --prefix lead --threads 12 --duration 60 \
+  --timeout 5 --stop-file "$T/stop2" --out "$T/acked2" >"$T/load2.out" 2>&1 &
+LOAD=$!; PIDS+=("$LOAD")
+base=$(objects)
+wait_for 30 "300 more creates" bash -c "[ \"\$(curl -fsS $(nn_url "$L")/metrics | awk '/^berth_store_objects /{print \$2}')\" -ge $((base + 300)) ]"
+term_and_wait "$L"
+pass "leader s$L stopped by SIGTERM under load: exit 0"
+
+# The two that are left (s$O and the restarted follower) make a majority.
+nn_berthd "$F" "s$F" "${HA_FLAGS[@]}" --join "$(nn_url "$O")"
+ha_wait_leader 20 "$L"
+wait_for 20 "writes accepted after the leader stopped" bash -c \
+  "curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' \
+   -d '{\"metadata\":{\"name\":\"after-stop\"}}' $(nn_url "$O")/api/v1/namespaces/default/configmaps"
+touch "$T/stop2"; wait "$LOAD" || true
+pass "s$F back; a new leader (s$HA_LEADER) takes writes"
+
+for f in acked1 acked2; do
+  [ "$(acked_lines "$T/$f")" -ge 100 ] || fail "$f: only $(acked_lines "$T/$f") creates acknowledged"
+  out=$($PY check --url "$(nn_url "$O")" --prefix x --acked "$T/$f") || fail "$f: acknowledged creates lost: $out"
+  pass "$f: $out"
+done
