@@ -66,34 +66,29 @@ if command -v etcd >/dev/null; then
   kill "$EPID"; wait "$EPID" 2>/dev/null || true
 fi
 
-echo "== RSS after 100,000 ConfigMaps"
-kill "$BPID"; wait "$BPID" 2>/dev/null || true
-rm -rf "$DIR/data"; start_berthd
-echo "berthd idle RSS (fresh): $(rss_mb $BPID) MB"
-BENCH_PREFIX=rss wrk -t2 -c64 -d120s -s "$ROOT/bench/create_configmaps.lua" http://127.0.0.1:$API >/dev/null 2>&1 &
-WPID=$!
-while kill -0 $WPID 2>/dev/null; do
+# fill_rss N CONNS PREFIX: a fresh berthd filled with N ConfigMaps over
+# CONNS connections; prints objects, RSS and data dir size.
+fill_rss() {
+  local target=$1 conns=$2 prefix=$3 n wpid
+  kill "$BPID"; wait "$BPID" 2>/dev/null || true
+  rm -rf "$DIR/data"; start_berthd
+  BENCH_PREFIX=$prefix wrk -t$(( conns < 2 ? 1 : 2 )) -c"$conns" -d120s -s "$ROOT/bench/create_configmaps.lua" \
+    http://127.0.0.1:$API >/dev/null 2>&1 &
+  wpid=$!
+  while kill -0 $wpid 2>/dev/null; do
+    n=$(curl -s http://127.0.0.1:$API/metrics | awk '/^berth_store_objects /{print $2}')
+    [ "${n:-0}" -ge $((target + 3)) ] && { kill $wpid; break; } # + the bootstrap namespaces
+    sleep 0.5
+  done
+  wait $wpid 2>/dev/null || true
   n=$(curl -s http://127.0.0.1:$API/metrics | awk '/^berth_store_objects /{print $2}')
-  [ "${n:-0}" -ge 100003 ] && { kill $WPID; break; }
-  sleep 0.5
-done
-wait $WPID 2>/dev/null || true
-n=$(curl -s http://127.0.0.1:$API/metrics | awk '/^berth_store_objects /{print $2}')
-echo "objects: $n  RSS: $(rss_mb $BPID) MB  data dir: $(du -sm "$DIR/data" | cut -f1) MB"
+  echo "objects: $n  RSS: $(rss_mb $BPID) MB  data dir: $(du -sm "$DIR/data" | cut -f1) MB"
+}
 
+echo "== RSS after 100,000 ConfigMaps"
+fill_rss 100000 64 rss
 echo "== RSS after 20,000 ConfigMaps created one at a time (1 connection)"
-kill "$BPID"; wait "$BPID" 2>/dev/null || true
-rm -rf "$DIR/data"; start_berthd
-BENCH_PREFIX=rss1 wrk -t1 -c1 -d120s -s "$ROOT/bench/create_configmaps.lua" http://127.0.0.1:$API >/dev/null 2>&1 &
-WPID=$!
-while kill -0 $WPID 2>/dev/null; do
-  n=$(curl -s http://127.0.0.1:$API/metrics | awk '/^berth_store_objects /{print $2}')
-  [ "${n:-0}" -ge 20003 ] && { kill $WPID; break; }
-  sleep 0.5
-done
-wait $WPID 2>/dev/null || true
-n=$(curl -s http://127.0.0.1:$API/metrics | awk '/^berth_store_objects /{print $2}')
-echo "objects: $n  RSS: $(rss_mb $BPID) MB  data dir: $(du -sm "$DIR/data" | cut -f1) MB"
+fill_rss 20000 1 rss1
 
 echo "== churn: $CHURN merge-patches to the same 1,000 ConfigMaps"
 kill "$BPID"; wait "$BPID" 2>/dev/null || true

@@ -63,6 +63,23 @@ start_berthd() {
   wait_for 10 "$name /readyz" curl -fsS "http://127.0.0.1:$api/readyz"
 }
 
+# term_clean PID NAME: SIGTERM to berthd NAME (log in $T/NAME.log); it must
+# exit 0 within 20 s with no sanitizer report in its log.
+term_clean() {
+  local p=$1 name=$2 deadline rc=0
+  kill -TERM "$p"
+  deadline=$(( $(date +%s) + 20 ))
+  while kill -0 "$p" 2>/dev/null; do
+    [ "$(date +%s)" -ge "$deadline" ] && fail "$name did not exit within 20 s of SIGTERM"
+    sleep 0.05
+  done
+  wait "$p" || rc=$?
+  [ "$rc" -eq 0 ] || fail "$name exited with status $rc after SIGTERM: $(tail -5 "$T/$name.log")"
+  if grep -qE "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer" "$T/$name.log"; then
+    fail "sanitizer report in $name at shutdown: $(grep -m1 -A8 -E 'ERROR|runtime error' "$T/$name.log")"
+  fi
+}
+
 ctl() { "$BIN/berthctl" --server "$SERVER" "$@"; }
 
 # api METHOD PATH [BODY [CONTENT-TYPE]]: prints the HTTP code, then the body

@@ -14,22 +14,8 @@ nn_setup 3
 ha_servers 3
 pass "3 servers: s1 bootstrapped, s2 and s3 joined as voters"
 
-# term_and_wait I: SIGTERM to server I; it must exit 0 within 20 s.
-term_and_wait() {
-  local i=$1 p=${NN_PID[$1]} deadline rc=0
-  kill -TERM "$p"
-  deadline=$(( $(date +%s) + 20 ))
-  while kill -0 "$p" 2>/dev/null; do
-    [ "$(date +%s)" -ge "$deadline" ] && fail "s$i did not exit within 20 s of SIGTERM under load"
-    sleep 0.05
-  done
-  wait "$p" || rc=$?
-  NN_PID[$i]=""
-  [ "$rc" -eq 0 ] || fail "s$i exited with status $rc after SIGTERM under load: $(tail -5 "$T/s$i.log")"
-  grep -qE "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer" "$T/s$i.log" &&
-    fail "sanitizer report in s$i at shutdown: $(grep -m1 -A8 -E 'ERROR|runtime error' "$T/s$i.log")"
-  return 0
-}
+# term_and_wait I: SIGTERM to server I under load (term_clean in lib.sh).
+term_and_wait() { term_clean "${NN_PID[$1]}" "s$1"; NN_PID[$1]=""; }
 acked_lines() { wc -l <"$1" 2>/dev/null || echo 0; }
 
 ha_wait_leader 10
