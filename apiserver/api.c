@@ -13,6 +13,9 @@
 #include "common/uid.h"
 #include "common/log.h"
 
+/* How long a stopping API server waits for the requests in flight. */
+#define API_DRAIN_MS 2000
+
 #ifndef BERTH_VERSION
 #define BERTH_VERSION "v0.1.0"
 #endif
@@ -83,6 +86,10 @@ static void on_request(void *data, http_req_t *req)
     call->req = req;
     call->start_ns = api_now_ns();
     call->verb = VERB_OTHER;
+    if (api->draining) {
+        api_fail(call, BE_UNAVAIL, "berthd is shutting down");
+        return;
+    }
     if (!strncmp(req->path, "/cluster/", 9)) { api_handle_cluster(call); return; }
     if (api_forward_check(call)) return; /* a follower: the leader answers */
     api_dispatch(call);
@@ -226,16 +233,53 @@ static void on_http_stopped(void *data)
     if (cb) cb(cb_data);
 }
 
-/* Stops what is left once the worker has finished every create on it (they
- * still propose: the store closes after the API server). */
+static void on_drain_timer_closed(uv_handle_t *h)
+{
+    api_server_t *api = h->data;
+    api_cluster_stop(api);
+    api_forward_stop(api);
+    http_server_stop(api->http, on_http_stopped, api);
+}
+
+static void drain_end(api_server_t *api)
+{
+    api->drained = true; /* new requests still get 503 until the close */
+    uv_timer_stop(&api->drain_timer);
+    uv_close((uv_handle_t *)&api->drain_timer, on_drain_timer_closed);
+}
+
+/* The drain ends once no request but a watch is in flight (watches were
+ * told to end and finish on their own), or when the timer fires. */
+void api_drain_check(api_server_t *api)
+{
+    if (api->draining && !api->drained && api->calls <= api->watchers)
+        drain_end(api);
+}
+
+static void on_drain_deadline(uv_timer_t *t)
+{
+    api_server_t *api = t->data;
+    log_warn("api", "stopping with %u requests still in flight after %d ms",
+             api->calls - api->watchers, API_DRAIN_MS);
+    drain_end(api); /* what is left is answered into the void */
+}
+
+/* Once the worker has finished every create on it (they are still
+ * proposed: the store closes after the API server), watches end, and the
+ * requests in flight are answered before the connections close: a write
+ * that commits during shutdown reaches its client (through a follower
+ * too), instead of an error for a write that happened. New requests get
+ * 503 meanwhile. */
 static void on_offload_stopped(void *data)
 {
     api_server_t *api = data;
     api->offload = NULL;
     api_watch_abort_all(api);
-    api_cluster_stop(api);
-    api_forward_stop(api);
-    http_server_stop(api->http, on_http_stopped, api);
+    api->draining = true;
+    uv_timer_init(api->loop, &api->drain_timer);
+    api->drain_timer.data = api;
+    uv_timer_start(&api->drain_timer, on_drain_deadline, API_DRAIN_MS, 0);
+    api_drain_check(api);
 }
 
 void api_server_stop(api_server_t *api, void (*cb)(void *data), void *data)

@@ -39,6 +39,9 @@ struct api_server {
     char advertise_url[256];
     bool is_leader;
     bool stopping;
+    bool draining;              /* stopping: new requests get 503, calls in flight finish */
+    bool drained;               /* ... and they have (or the drain timed out) */
+    uv_timer_t drain_timer;     /* bounds the drain (API_DRAIN_MS) */
     bool stopped;               /* stop_cb was called: the last call frees api */
     unsigned calls;             /* api_calls not yet finished */
     unsigned watchers;          /* open watch streams */
@@ -197,5 +200,8 @@ char *api_splice_rv(const char *text, size_t len, uint64_t rev, size_t *out_len)
 void api_reply_stored(struct api_call *call, int status, uint64_t rev);
 
 uint64_t api_now_ns(void);
+
+/* api.c: called when a call finishes; ends a drain that waits for it. */
+void api_drain_check(api_server_t *api);
 
 #endif

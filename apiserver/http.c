@@ -686,6 +686,14 @@ void http_server_stop(http_server_t *srv, void (*cb)(void *data), void *data)
      * loop, so `next` stays valid even if an on_abort ends its stream. */
     for (struct http_conn *c = srv->conns, *next; c; c = next) {
         next = c->next;
+        if (c->resp_wr && !c->streaming) {
+            /* an answer the client has not taken yet: let it flush and
+             * linger as after a Connection: close, for HTTP_LINGER_MS in
+             * all (not the idle timeout a slow reader gets otherwise) */
+            http_conn_linger(c);
+            set_timer(c, TM_LINGER);
+            continue;
+        }
         http_conn_close(c);
     }
 }

@@ -69,7 +69,8 @@ int http_server_start(uv_loop_t *loop, const struct http_server_config *cfg,
 int http_server_port(const http_server_t *srv);
 
 /* Stops listening, closes every connection (aborting streams), then calls
- * cb. Requests not yet answered are still answered into the void. */
+ * cb. An answer still being written is flushed first (for at most
+ * HTTP_LINGER_MS); requests not yet answered are answered into the void. */
 void http_server_stop(http_server_t *srv, void (*cb)(void *data), void *data);
 
 /* Returns the header value (name compared case-insensitively) or NULL. */

@@ -58,6 +58,8 @@ void api_call_finish(struct api_call *call, int status)
     assert(api->calls > 0);
     if (--api->calls == 0 && api->stopped)
         free(api); /* the store failed the last proposal after the API stopped */
+    else if (api->draining)
+        api_drain_check(api);
 }
 
 void api_reply_json(struct api_call *call, int status, char *body, size_t len)

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,9 @@ uint64_t raftnode_id_from_address(const char *address)
     return h ? h : 1;
 }
 
+/* How often the reaper looks whether raft_uv's memory can go. */
+#define REAPER_TICK_MS 10
+
 static void reaper_closed(uv_handle_t *h)
 {
     struct raftnode *rn = h->data;
@@ -36,16 +40,27 @@ static void reaper_closed(uv_handle_t *h)
     free(rn);
 }
 
-/* Runs after each poll until no request (thread-pool work, fs, writes) is
- * left on the loop: a late callback of raft_uv then finds its memory and
- * its closed state, and does nothing. */
-static void reaper_check(uv_check_t *h)
+static void note_closing(uv_handle_t *h, void *arg)
 {
-    struct raftnode *rn = h->data;
-    if (rn->loop->active_reqs.count == 0) {
-        uv_check_stop(h);
-        uv_close((uv_handle_t *)h, reaper_closed);
-    }
+    if (uv_is_closing(h))
+        *(bool *)arg = true;
+}
+
+/* Ticks until the loop has no request (thread-pool work, fs, writes) and
+ * no handle still closing: a late callback of raft_uv then finds its
+ * memory and its closed state, and does nothing. A timer rather than a
+ * check handle, so the loop never blocks in poll with nothing to wake it. */
+static void reaper_tick(uv_timer_t *t)
+{
+    struct raftnode *rn = t->data;
+    bool closing = false;
+    if (rn->loop->active_reqs.count != 0)
+        return;
+    uv_walk(rn->loop, note_closing, &closing);
+    if (closing)
+        return;
+    uv_timer_stop(t);
+    uv_close((uv_handle_t *)t, reaper_closed);
 }
 
 static void close_cb(struct raft *r)
@@ -53,9 +68,9 @@ static void close_cb(struct raft *r)
     struct raftnode *rn = r->data;
     void (*cb)(void *) = rn->closed;
     void *data = rn->closed_data;
-    uv_check_init(rn->loop, &rn->reaper);
+    uv_timer_init(rn->loop, &rn->reaper);
     rn->reaper.data = rn;
-    uv_check_start(&rn->reaper, reaper_check);
+    uv_timer_start(&rn->reaper, reaper_tick, 0, REAPER_TICK_MS);
     if (cb)
         cb(data);
 }
@@ -81,9 +96,25 @@ static int io_snapshot_put(struct raft_io *io, unsigned trailing,
     return snapput_put(&raftnode_of_io(io)->snapput, trailing, req, snapshot, cb);
 }
 
+/* raft 0.15's libuv I/O can report its close twice: it checks whether it
+ * has finished closing from several callbacks, and two of them can both
+ * find it finished (test_api_stop_under_load: raft freed its address twice
+ * under ASan). raft must hear it once; the reaper keeps the memory the
+ * second report reads. */
+static void io_closed_once(struct raft_io *io)
+{
+    struct raftnode *rn = raftnode_of_io(io);
+    if (rn->io_closed)
+        return;
+    rn->io_closed = true;
+    rn->io_close_cb(io);
+}
+
 static void io_close(struct raft_io *io, raft_io_close_cb cb)
 {
-    snapput_close(&raftnode_of_io(io)->snapput, cb);
+    struct raftnode *rn = raftnode_of_io(io);
+    rn->io_close_cb = cb;
+    snapput_close(&rn->snapput, io_closed_once);
 }
 
 int raftnode_open(uv_loop_t *loop, const struct store_config *cfg,

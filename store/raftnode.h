@@ -21,7 +21,9 @@ struct raftnode {
     struct raftnet transport;    /* raft_uv_tcp with TCP_NODELAY */
     struct snapput snapput;      /* io's snapshot_put without the barrier */
     uv_loop_t *loop;
-    uv_check_t reaper;           /* frees the I/O once the loop's requests end */
+    raft_io_close_cb io_close_cb; /* raft's, called once (io_closed_once) */
+    bool io_closed;
+    uv_timer_t reaper;           /* frees the I/O once the loop's requests end */
     void (*closed)(void *data);
     void *closed_data;
 };

@@ -107,8 +107,9 @@ void store_fixture_flush(store_t *s);
  * BE_SHUTDOWN, ends every watch (its callback gets an event of type
  * STORE_EV_CLOSED), waits up to 2 s for the entries raft already has to be
  * applied (their proposers get their results), stops raft, then calls cb
- * once everything is closed and freed. Not to be called from a watch
- * callback. */
+ * once everything is closed and freed, except raft's libuv I/O: that is
+ * freed once the loop has no request left (raftnode.h), so run the loop to
+ * its end after closing. Not to be called from a watch callback. */
 void store_close(store_t *s, void (*cb)(void *data), void *data);
 
 /* ---- writes ---------------------------------------------------------- */

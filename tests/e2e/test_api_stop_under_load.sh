@@ -2,9 +2,10 @@
 # create load. Creates are prepared on the API server's worker thread and
 # proposed from the loop, so at the moment of the signal some are on the
 # worker, some queued in the store and some in raft. The server must exit
-# 0 within a deadline with no sanitizer report (the store fails what it
-# still holds after the API server has stopped), and after a restart on the
-# same data dir every create it acknowledged must be there.
+# 0 within a deadline with no sanitizer report; after a restart on the same
+# data dir every create it acknowledged must be there, and every create
+# there must have been acknowledged (the API server answers the requests in
+# flight before it closes the connections, and refuses new ones with 503).
 source "$(dirname "$0")/lib.sh"
 
 API=$(free_port); RAFT=$(free_port)
@@ -32,3 +33,14 @@ start_berthd s1 "$T/data" "$API" "$RAFT"
 out=$(python3 "$SRC/tests/e2e/ha_client.py" check --url "$SERVER" --prefix stop --acked "$T/acked") ||
   fail "acknowledged creates lost across the stop: $out"
 pass "restart: $out"
+# The API server answers the requests in flight before it closes the
+# connections: no create was committed without its client hearing so.
+present=$(curl -fsS "$SERVER/api/v1/namespaces/default/configmaps" |
+  jq '[.items[].metadata.name | select(startswith("stop-"))] | length')
+if [ "$present" -ne "$acked" ]; then
+  curl -fsS "$SERVER/api/v1/namespaces/default/configmaps" |
+    jq -r '.items[].metadata.name | select(startswith("stop-"))' | sort >"$T/present.txt"
+  awk '{print $1}' "$T/acked" | sort >"$T/acked.txt"
+  fail "$present creates in the store but $acked acknowledged; not acknowledged: $(comm -23 "$T/present.txt" "$T/acked.txt" | head -5 | tr '\n' ' ')(client: $(cat "$T/load.out"))"
+fi
+pass "every create in the store was acknowledged to its client ($present)"

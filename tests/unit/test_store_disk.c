@@ -76,6 +76,7 @@ static void close_store(store_t *s)
     store_close(s, closed_cb, NULL);
     while (!closed)
         uv_run(&loop, UV_RUN_ONCE);
+    uv_run(&loop, UV_RUN_DEFAULT); /* raft's I/O memory goes when the loop is idle */
 }
 
 static int pending, failures;
