@@ -252,7 +252,7 @@ static void drain_end(api_server_t *api)
  * told to end and finish on their own), or when the timer fires. */
 void api_drain_check(api_server_t *api)
 {
-    if (api->draining && !api->drained && api->calls <= api->watchers)
+    if (api->draining && !api->drained && api_requests_in_flight(api) == 0)
         drain_end(api);
 }
 
@@ -260,7 +260,7 @@ static void on_drain_deadline(uv_timer_t *t)
 {
     api_server_t *api = t->data;
     log_warn("api", "stopping with %u requests still in flight after %d ms",
-             api->calls - api->watchers, API_DRAIN_MS);
+             api_requests_in_flight(api), API_DRAIN_MS);
     drain_end(api); /* what is left is answered into the void */
 }
 

@@ -127,8 +127,12 @@ int api_errf(char *err, size_t errlen, int rc, const char *fmt, ...)
 void api_create_object(struct api_call *call);
 void api_index_hints(const struct api_route *rt, const json_t *obj, struct store_mut *m);
 void api_consistent_read(struct api_call *call, void (*fn)(struct api_call *call));
+/* Propose one mutation of call->text (index hints from obj, or given); cb
+ * answers. */
 int api_propose_text(struct api_call *call, enum store_op op, const json_t *obj,
                      uint64_t expect_rev, store_commit_cb cb);
+int api_propose_hinted(struct api_call *call, enum store_op op, const char *node,
+                       const char *owner, uint64_t expect_rev, store_commit_cb cb);
 /* update.c: PUT and PATCH of objects and their status/scale subresources,
  * and POST pods/NAME/binding. Retries on conflict when the client gave no
  * resourceVersion, as Kubernetes' GuaranteedUpdate does. */
@@ -200,6 +204,12 @@ char *api_splice_rv(const char *text, size_t len, uint64_t rev, size_t *out_len)
 void api_reply_stored(struct api_call *call, int status, uint64_t rev);
 
 uint64_t api_now_ns(void);
+
+/* Requests being served, watches aside (they last until the client goes). */
+static inline unsigned api_requests_in_flight(const api_server_t *api)
+{
+    return api->calls - api->watchers;
+}
 
 /* api.c: called when a call finishes; ends a drain that waits for it. */
 void api_drain_check(api_server_t *api);

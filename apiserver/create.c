@@ -122,11 +122,7 @@ static void create_finish(struct create_job *j)
     call->text = j->text; /* the call owns it from here: api_reply_stored sends it */
     call->text_len = j->text_len;
     j->text = NULL;
-    struct store_mut m = {.op = STORE_CREATE, .resource = rt->kind->resource,
-                          .ns = rt->kind->namespaced ? rt->ns : "", .name = rt->name,
-                          .json = call->text, .json_len = call->text_len,
-                          .node = j->node, .owner = j->owner};
-    int rc = store_propose(call->api->store, &m, 1, on_create_commit, call);
+    int rc = api_propose_hinted(call, STORE_CREATE, j->node, j->owner, 0, on_create_commit);
     if (rc) api_fail(call, rc, "cannot create: %s", be_strerror(rc));
 out:
     free(j->text);
@@ -154,8 +150,7 @@ static void job_done(struct offload_item *it)
 
 static bool worth_offloading(const struct api_call *call)
 {
-    const api_server_t *api = call->api;
-    return call->req->body_len >= BODY_WORKER_MIN || api->calls - api->watchers > 1;
+    return call->req->body_len >= BODY_WORKER_MIN || api_requests_in_flight(call->api) > 1;
 }
 
 void api_create_object(struct api_call *call)

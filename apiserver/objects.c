@@ -226,16 +226,23 @@ void api_consistent_read(struct api_call *call, void (*fn)(struct api_call *call
 
 /* ---- proposals ------------------------------------------------------- */
 
-/* Propose one mutation of call->text; cb answers. */
-int api_propose_text(struct api_call *call, enum store_op op, const json_t *obj,
-                     uint64_t expect_rev, store_commit_cb cb)
+int api_propose_hinted(struct api_call *call, enum store_op op, const char *node,
+                       const char *owner, uint64_t expect_rev, store_commit_cb cb)
 {
     struct api_route *rt = &call->route;
     struct store_mut m = {.op = op, .resource = rt->kind->resource,
                           .ns = rt->kind->namespaced ? rt->ns : "", .name = rt->name,
-                          .expect_rev = expect_rev, .json = call->text, .json_len = call->text_len};
-    if (obj) api_index_hints(rt, obj, &m);
+                          .expect_rev = expect_rev, .json = call->text, .json_len = call->text_len,
+                          .node = node, .owner = owner};
     return store_propose(call->api->store, &m, 1, cb, call);
+}
+
+int api_propose_text(struct api_call *call, enum store_op op, const json_t *obj,
+                     uint64_t expect_rev, store_commit_cb cb)
+{
+    struct store_mut hints = {0};
+    if (obj) api_index_hints(&call->route, obj, &hints);
+    return api_propose_hinted(call, op, hints.node, hints.owner, expect_rev, cb);
 }
 
 /* ---- dispatch ----------------------------------------------------------- */

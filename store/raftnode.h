@@ -41,10 +41,9 @@ int raftnode_open(uv_loop_t *loop, const struct store_config *cfg,
                   size_t errlen);
 
 /* Closes raft (its pending requests fail), then calls cb. The I/O, the
- * transport and rn are freed later, when the loop has no request in flight:
- * raft 0.15's libuv I/O can report itself closed while a thread-pool
- * request of its own is still running, and that request's callback then
- * reads the I/O's memory. */
+ * transport and rn are freed later, when the loop has no request in flight
+ * and no handle closing: raft 0.15's libuv I/O can report its close twice,
+ * and the second report reads the I/O's memory (raft hears it once). */
 void raftnode_close(struct raftnode *rn, void (*cb)(void *data), void *data);
 
 #endif
