@@ -119,10 +119,16 @@ void api_handle_object(struct api_call *call);
 int api_body_parse(const http_req_t *req, json_t **out, char *err, size_t errlen);
 int api_identity_check(struct api_route *rt, json_t *obj, bool is_update, char *err,
                        size_t errlen);
+/* On the loop: for bodies of at most 64 KiB (larger: 413). */
 int api_parse_body(struct api_call *call, json_t **out);
 int api_check_identity(struct api_call *call, json_t *obj, bool is_update);
 int api_errf(char *err, size_t errlen, int rc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Queues it on the body worker and returns 0 when that pays: there is a
+ * worker, and the request body plus stored_len (the stored object the work
+ * parses) is big, or other requests are waiting for the loop. Otherwise a
+ * BE_* code: the caller runs the work on the loop itself. */
+int api_offload(struct api_call *call, struct offload_item *it, size_t stored_len);
 /* create.c: POST to a collection (prepared on api->offload when there is one). */
 void api_create_object(struct api_call *call);
 void api_index_hints(const struct api_route *rt, const json_t *obj, struct store_mut *m);
@@ -133,6 +139,19 @@ int api_propose_text(struct api_call *call, enum store_op op, const json_t *obj,
                      uint64_t expect_rev, store_commit_cb cb);
 int api_propose_hinted(struct api_call *call, enum store_op op, const char *node,
                        const char *owner, uint64_t expect_rev, store_commit_cb cb);
+/* What a write computes off the loop and the proposal takes: the object as
+ * the store keeps it and its index hints copied out of the tree. */
+struct api_output {
+    char *text;
+    size_t text_len;
+    char *warnings;     /* Warning header lines, or NULL */
+    char *node, *owner; /* index hints (store_mut) */
+};
+/* Serializes obj into o and copies its hints (pure); 0 or BE_NOMEM. */
+int api_output_set(struct api_output *o, const struct api_route *rt, const json_t *obj);
+/* The call takes o's text (its answer sends it) and warnings. */
+void api_output_take(struct api_call *call, struct api_output *o);
+void api_output_free(struct api_output *o);
 /* update.c: PUT and PATCH of objects and their status/scale subresources,
  * and POST pods/NAME/binding. Retries on conflict when the client gave no
  * resourceVersion, as Kubernetes' GuaranteedUpdate does. */

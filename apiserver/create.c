@@ -15,8 +15,8 @@
  * benchmark (docs/benchmarks.md), which is why they move. The errors are
  * the ones a synchronous create gives, in the same order: a bad body, then
  * the namespace, then validation. On an otherwise idle server (see
- * worth_offloading), without a worker, or while it stops, the two halves
- * run back to back on the loop. */
+ * api_offload), without a worker, or while it stops, the two halves run
+ * back to back on the loop. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,11 +33,7 @@ struct create_job {
     int rc;            /* bad body: answered before anything else */
     int vrc;           /* invalid object: answered after the namespace check */
     char err[2048];    /* the message of rc or vrc */
-    char *text;        /* the object as the store keeps it */
-    size_t text_len;
-    char *warnings;    /* Warning header lines or NULL */
-    char *node;        /* index hints (store_mut), copied out of the tree */
-    char *owner;
+    struct api_output out;
 };
 
 static void create_prepare(struct create_job *j)
@@ -66,13 +62,8 @@ static void create_prepare(struct create_job *j)
                           rt->kind->kind, rt->kind->group, rt->name, verr);
         goto out;
     }
-    j->warnings = api_field_warnings(rt->kind, obj);
-    j->text = json_dump_object(obj, &j->text_len);
-    struct store_mut hints = {0};
-    api_index_hints(rt, obj, &hints);
-    j->node = hints.node ? strdup(hints.node) : NULL;
-    j->owner = hints.owner ? strdup(hints.owner) : NULL;
-    if (!j->text || (hints.node && !j->node) || (hints.owner && !j->owner))
+    j->out.warnings = api_field_warnings(rt->kind, obj);
+    if (api_output_set(&j->out, rt, obj))
         j->vrc = api_errf(j->err, sizeof j->err, BE_NOMEM, "cannot serialize the object");
 out:
     json_decref(obj); /* here, while it is hot, and off the loop */
@@ -117,18 +108,11 @@ static void create_finish(struct create_job *j)
         api_fail(call, j->vrc, "%s", j->err);
         goto out;
     }
-    call->warnings = j->warnings;
-    j->warnings = NULL;
-    call->text = j->text; /* the call owns it from here: api_reply_stored sends it */
-    call->text_len = j->text_len;
-    j->text = NULL;
-    int rc = api_propose_hinted(call, STORE_CREATE, j->node, j->owner, 0, on_create_commit);
+    api_output_take(call, &j->out);
+    int rc = api_propose_hinted(call, STORE_CREATE, j->out.node, j->out.owner, 0, on_create_commit);
     if (rc) api_fail(call, rc, "cannot create: %s", be_strerror(rc));
 out:
-    free(j->text);
-    free(j->warnings);
-    free(j->node);
-    free(j->owner);
+    api_output_free(&j->out);
     free(j);
 }
 
@@ -142,17 +126,6 @@ static void job_done(struct offload_item *it)
     create_finish((struct create_job *)it);
 }
 
-/* Handing a body to the worker and back costs two thread wake-ups (50-100
- * us here when both sides sleep), more than parsing a small body. It pays
- * when other requests are waiting for the loop, or when the body is big
- * enough to stall it (about 1 ms of parsing per 64 KiB). */
-#define BODY_WORKER_MIN (64u << 10)
-
-static bool worth_offloading(const struct api_call *call)
-{
-    return call->req->body_len >= BODY_WORKER_MIN || api_requests_in_flight(call->api) > 1;
-}
-
 void api_create_object(struct api_call *call)
 {
     struct create_job *j = calloc(1, sizeof *j);
@@ -163,8 +136,7 @@ void api_create_object(struct api_call *call)
     j->call = call;
     j->item.work = job_work;
     j->item.done = job_done;
-    api_server_t *api = call->api;
-    if (api->offload && worth_offloading(call) && offload_submit(api->offload, &j->item) == 0)
+    if (api_offload(call, &j->item, 0) == 0)
         return;
     create_prepare(j);
     create_finish(j);

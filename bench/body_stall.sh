@@ -6,6 +6,9 @@
 # during each load and the script prints its latencies (p50, p99, max):
 #   big:   two clients create ConfigMaps with a 2.5 MiB value (close to the
 #          3 MiB body limit) back to back;
+#   put:   two clients each PUT their own 2.5 MiB ConfigMap, changed each time;
+#   patch: two clients each merge-patch one small key of their own 2.5 MiB
+#          ConfigMap (the body is small, the stored object is not);
 #   small: wrk, 64 keep-alive connections creating 1 KiB ConfigMaps
 #          (bench/create_configmaps.lua, as bench/run.sh does).
 # Environment: BERTH_BIN (default build/bin), DURATION (s, default 10),
@@ -30,25 +33,33 @@ start_berthd() {
 }
 stop_berthd() { kill "$BPID"; wait "$BPID" 2>/dev/null || true; BPID=; }
 
-# probe SECONDS [big]: /healthz back to back; with "big", two threads create
-# 2.5 MiB ConfigMaps meanwhile. Prints one line.
+# probe SECONDS [big|put|patch]: /healthz back to back while two threads
+# create, PUT or patch 2.5 MiB ConfigMaps (or nothing). Prints one line.
 probe() {
   python3 - "$API" "$1" "${2:-}" <<'EOF'
 import http.client, json, sys, threading, time
-port, duration, big = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3] == "big"
-end = time.time() + duration
+port, duration, mode = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+CM = "/api/v1/namespaces/default/configmaps"
 value = "v" * (5 << 19)  # 2.5 MiB
-created = [0]
-def creator(t):
+done = [0]
+def send(c, method, path, body, ct="application/json"):
+    c.request(method, path, body, {"Content-Type": ct})
+    r = c.getresponse(); r.read()
+    return r.status
+def cm(name, **data):
+    return json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name},
+                       "data": dict(v=value, **data)})
+def writer(t):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    own = "big-%d" % t
+    if mode != "big" and send(c, "POST", CM, cm(own)) != 201: sys.exit("cannot create " + own)
     i = 0
     while time.time() < end:
-        body = json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
-                           "metadata": {"name": "big-%d-%d" % (t, i)}, "data": {"v": value}})
-        c.request("POST", "/api/v1/namespaces/default/configmaps", body,
-                  {"Content-Type": "application/json"})
-        r = c.getresponse(); r.read()
-        if r.status == 201: created[0] += 1
+        if mode == "big": ok = send(c, "POST", CM, cm("big-%d-%d" % (t, i))) == 201
+        elif mode == "put": ok = send(c, "PUT", CM + "/" + own, cm(own, i=str(i))) == 200
+        else: ok = send(c, "PATCH", CM + "/" + own, json.dumps({"data": {"i": str(i)}}),
+                        "application/merge-patch+json") == 200
+        done[0] += ok
         i += 1
 lat = []
 def prober():
@@ -57,12 +68,14 @@ def prober():
         t0 = time.perf_counter()
         c.request("GET", "/healthz"); c.getresponse().read()
         lat.append((time.perf_counter() - t0) * 1000)
+end = time.time() + duration
 ths = [threading.Thread(target=prober)]
-if big: ths += [threading.Thread(target=creator, args=(t,)) for t in range(2)]
+if mode: ths += [threading.Thread(target=writer, args=(t,)) for t in range(2)]
 for th in ths: th.start()
 for th in ths: th.join()
 lat.sort()
-extra = "; %.1f creates/s of 2.5 MiB" % (created[0] / duration) if big else ""
+verb = {"big": "creates", "put": "PUTs", "patch": "patches"}.get(mode)
+extra = "; %.1f %s/s of 2.5 MiB objects" % (done[0] / duration, verb) if mode else ""
 print("healthz p50 %.2f ms  p99 %.2f ms  max %.2f ms (%d probes)%s"
       % (lat[len(lat) // 2], lat[int(len(lat) * 0.99)], lat[-1], len(lat), extra))
 EOF
@@ -70,10 +83,12 @@ EOF
 
 echo "machine: $(nproc) cores, $(uname -r), $(date -u +%F)"
 for worker in on off; do
-  start_berthd $worker
-  printf -- "--api-body-worker %-3s big:   " "$worker"
-  probe "$DURATION" big
-  stop_berthd
+  for mode in big put patch; do
+    start_berthd $worker
+    printf -- "--api-body-worker %-3s %-6s " "$worker" "$mode:"
+    probe "$DURATION" $mode
+    stop_berthd
+  done
 
   start_berthd $worker
   BENCH_PREFIX=stall wrk -t2 -c64 -d$((DURATION + 2))s -s "$ROOT/bench/create_configmaps.lua" \

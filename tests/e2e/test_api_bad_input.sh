@@ -52,6 +52,10 @@ grep -q 'namespaces \\"nope\\" not found' "$T/body" || fail "big body, missing n
 expect_code 422 POST $CM "{\"metadata\":{\"name\":\"Bad_Name\"},\"data\":{\"v\":\"$pad\"}}"
 grep -q 'ConfigMap.* \\"Bad_Name\\" is invalid' "$T/body" || fail "big body, bad name: $(head -c 300 "$T/body")"
 pass "64 KiB bodies (parsed on the body worker): 400, 400, 404 before 422, 422"
+expect_code 201 POST $CM '{"metadata":{"name":"keep"}}'
+expect_code 413 DELETE $CM/keep "{\"kind\":\"DeleteOptions\",\"x\":\"$pad\"}"
+expect_code 200 GET $CM/keep
+pass "DeleteOptions of 64 KiB and more (parsed on the loop): 413, nothing deleted"
 
 for mode in hugeheaders manyheaders; do
   got=$(python3 "$SRC/tests/e2e/rawclient.py" $mode 127.0.0.1 "$API")
@@ -81,7 +85,7 @@ wait_for 10 "stalled watcher dropped" sh -c "curl -s $SERVER/metrics | grep -qx 
 expect_code 200 GET /healthz
 pass "a watch that never reads is dropped; writes never stalled"
 
-# Nothing above changed the store except the 400 flood objects.
+# Nothing above changed the store except "keep" and the 400 flood objects.
 rev1=$(curl -s "$SERVER/metrics" | awk '/^berth_store_revision /{print $2}')
-[ $((rev1 - rev0)) -eq 400 ] || fail "revision moved by $((rev1 - rev0)), want exactly 400"
-pass "bad requests changed nothing (revision +400 = the flood only)"
+[ $((rev1 - rev0)) -eq 401 ] || fail "revision moved by $((rev1 - rev0)), want exactly 401"
+pass "bad requests changed nothing (revision +401 = keep and the flood only)"
