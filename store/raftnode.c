@@ -18,6 +18,7 @@
 
 #include "common/errors.h"
 #include "common/log.h"
+#include "store/segfill.h"
 
 uint64_t raftnode_id_from_address(const char *address)
 {
@@ -37,6 +38,7 @@ static void reaper_closed(uv_handle_t *h)
     raft_uv_close(&rn->io);
     raftnet_close(&rn->transport);
     snapput_free(&rn->snapput);
+    segfill_unregister(rn->segfill_slot);
     free(rn);
 }
 
@@ -145,10 +147,13 @@ int raftnode_open(uv_loop_t *loop, const struct store_config *cfg,
     id = cfg->raft_id ? cfg->raft_id : raftnode_id_from_address(cfg->raft_address);
 
     rn->loop = loop;
+    rn->segfill_slot = -1;
     if ((rv = raftnet_init(&rn->transport, loop)) != 0) {
         snprintf(errbuf, errlen, "raft transport: %s", raft_strerror(rv));
         goto err;
     }
+    /* before raft_uv prepares its first segment (segfill.c says why) */
+    rn->segfill_slot = segfill_register(cfg->data_dir);
     if ((rv = raft_uv_init(&rn->io, loop, cfg->data_dir, &rn->transport.pub)) != 0) {
         snprintf(errbuf, errlen, "raft I/O in %s: %s", cfg->data_dir,
                  rn->io.errmsg[0] ? rn->io.errmsg : raft_strerror(rv));
@@ -256,6 +261,7 @@ err_io:
 err_transport:
     raftnet_close(&rn->transport);
 err:
+    segfill_unregister(rn->segfill_slot);
     free(rn);
     return rv == RAFT_NOMEM ? BE_NOMEM : BE_IO;
 }

@@ -24,6 +24,7 @@ struct raftnode {
     raft_io_close_cb io_close_cb; /* raft's, called once (io_closed_once) */
     bool io_closed;
     uv_timer_t reaper;           /* frees the I/O once the loop's requests end */
+    int segfill_slot;            /* segfill.h registration of the data dir, or < 0 */
     void (*closed)(void *data);
     void *closed_data;
 };
