@@ -136,6 +136,10 @@ int sqlmem_install(void)
     if (!done) {
         done = 1;
         rc = sqlite3_config(SQLITE_CONFIG_MALLOC, &methods);
+        /* no allocation statistics: nothing reads them, and keeping them
+         * takes a global mutex around every sqlite malloc and free */
+        if (rc == SQLITE_OK)
+            sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     }
     return rc == SQLITE_OK ? 0 : -1;
 }
