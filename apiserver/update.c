@@ -177,8 +177,7 @@ static void carry_over(json_t *next, const json_t *cur)
     json_object_del(nmd, "resourceVersion");
     json_t *gen = json_object_get(cmd, "generation");
     json_int_t g = json_is_integer(gen) ? json_integer_value(gen) : 0;
-    json_t *nspec = json_object_get(next, "spec"), *cspec = json_object_get(cur, "spec");
-    if ((nspec || cspec) && !json_equal(nspec, cspec)) g++; /* json_equal(NULL, NULL) is 0 */
+    if (!json_same(json_object_get(next, "spec"), json_object_get(cur, "spec"))) g++;
     if (g > 0) json_object_set_new(nmd, "generation", json_integer(g));
     else json_object_del(nmd, "generation");
 }

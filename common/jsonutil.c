@@ -36,6 +36,11 @@ const char *json_path_str(const json_t *obj, const char *path)
     return json_string_value(json_path(obj, path)); /* NULL if not a string */
 }
 
+int json_same(const json_t *a, const json_t *b)
+{
+    return (!a && !b) || json_equal(a, b);
+}
+
 int json_path_int(const json_t *obj, const char *path, int64_t *out)
 {
     json_t *v = json_path(obj, path);

@@ -17,6 +17,11 @@ const char *json_path_str(const json_t *obj, const char *path);
 /* The integer at path into *out; returns 0, or -1 if missing/not integer. */
 int json_path_int(const json_t *obj, const char *path, int64_t *out);
 
+/* json_equal(), except that two absent values (NULL) are the same:
+ * json_equal(NULL, NULL) is 0, and "spec changed" must not be true for an
+ * object that has none. */
+int json_same(const json_t *a, const json_t *b);
+
 /* Serializes compactly with "metadata" as the first key and without
  * metadata.resourceVersion. Returns malloc'd text or NULL. */
 char *json_dump_object(const json_t *obj, size_t *len);

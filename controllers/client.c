@@ -146,7 +146,7 @@ int ctrl_update(struct ctrl *c, const struct ctrl_obj *cur, json_t *obj)
     if (!json_is_object(md)) goto out;
     json_object_del(md, "resourceVersion");
     int64_t g = ctrl_int(cur->obj, "metadata.generation", 0);
-    if (!json_equal(json_object_get(obj, "spec"), json_object_get(cur->obj, "spec"))) g++;
+    if (!json_same(json_object_get(obj, "spec"), json_object_get(cur->obj, "spec"))) g++;
     if (g > 0) json_object_set_new(md, "generation", json_integer(g));
     size_t len;
     char *text = json_dump_object(obj, &len);

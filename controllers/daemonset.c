@@ -81,8 +81,8 @@ static void ds_on_event(struct ctrl *c, enum store_ev_type type, const struct ct
     char key[512];
     if (!strcmp(obj->resource, "nodes")) {
         if (type != STORE_EV_MODIFIED || !old ||
-            !json_equal(json_path(old->obj, "metadata.labels"), json_path(obj->obj, "metadata.labels")) ||
-            !json_equal(json_object_get(old->obj, "spec"), json_object_get(obj->obj, "spec")))
+            !json_same(json_path(old->obj, "metadata.labels"), json_path(obj->obj, "metadata.labels")) ||
+            !json_same(json_object_get(old->obj, "spec"), json_object_get(obj->obj, "spec")))
             enqueue_all(c);
         return;
     }

@@ -83,6 +83,8 @@ static void test_ready_and_not_ready(void)
     CHECK_STR(json_path_str(json_array_get(json_object_get(s0, "addresses"), 0), "targetRef.name"), "c");
     CHECK_STR(json_path_str(json_array_get(json_object_get(s0, "notReadyAddresses"), 0), "targetRef.name"), "a");
     CHECK(get(m, "endpoints", "web")->rev > rev);
+    /* Endpoints have no spec, so no generation either, updated or not */
+    CHECK(json_path(get(m, "endpoints", "web")->obj, "metadata.generation") == NULL);
     rev = get(m, "endpoints", "web")->rev;
     ctrl_enqueue(ctrl_of(m, "endpoints-controller"), "default/web");
     settle(m);

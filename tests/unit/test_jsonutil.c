@@ -21,6 +21,15 @@ static void test_paths(void)
     CHECK_INT(v, 3);
     CHECK_INT(json_path_int(o, "spec.n", &v), -1);
     CHECK_INT(json_path_int(o, "spec.none", &v), -1);
+    /* json_same: absent equals absent, unlike json_equal */
+    json_t *same = json_loads("{\"n\":\"str\"}", 0, NULL);
+    CHECK(json_same(NULL, NULL));
+    CHECK(!json_equal(NULL, NULL));
+    CHECK(json_same(json_object_get(o, "spec"), same));
+    CHECK(!json_same(json_object_get(o, "spec"), NULL));
+    CHECK(!json_same(NULL, same));
+    CHECK(!json_same(json_object_get(o, "metadata"), same));
+    json_decref(same);
     json_decref(o);
 }
 
