@@ -8,7 +8,7 @@
 #      after 20,000 created one at a time (one raft entry each);
 #   4. churn: CHURN updates to the same 1,000 objects; data dir and RSS
 #      sampled as it goes (they must stay flat once snapshots compact).
-# Environment: BERTH_BIN (binaries, default build/bin), DURATION (s, default 10), CONCS ("1 16 64"), CHURN (1000000),
+# Environment: BERTH_BIN (binaries, default build/bin), DURATION (s, default 10), CONCS ("1 16 64"), CHURN (1000000; 0 skips part 4),
 # BENCH_DIR (default /var/tmp/berth-bench: a real disk, not tmpfs).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -90,6 +90,7 @@ fill_rss 100000 64 rss
 echo "== RSS after 20,000 ConfigMaps created one at a time (1 connection)"
 fill_rss 20000 1 rss1
 
+[ "$CHURN" -gt 0 ] || exit 0 # CHURN=0: no churn part
 echo "== churn: $CHURN merge-patches to the same 1,000 ConfigMaps"
 kill "$BPID"; wait "$BPID" 2>/dev/null || true
 rm -rf "$DIR/data"; start_berthd
