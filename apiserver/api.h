@@ -29,8 +29,9 @@ struct api_config {
     size_t max_body;           /* 0: 3 MiB */
     unsigned max_conns;        /* 0: 10000 */
     unsigned request_timeout_ms, idle_timeout_ms; /* 0: defaults of http.h */
-    /* Create bodies are parsed, validated and serialized on a worker thread
-     * beside the loop (create.c) unless this is set: then on the loop. */
+    /* The objects of creates and updates are parsed, validated and
+     * serialized on a worker thread beside the loop (create.c, update.c)
+     * unless this is set: then on the loop. */
     bool no_body_worker;
 };
 

@@ -51,7 +51,7 @@ struct api_server {
     struct api_fwd *fwd;         /* forward.c */
     char ns_seen[API_NAME_MAX + 1]; /* a namespace known to exist ... */
     uint64_t ns_seen_gen;        /* ... at this store_ns_generation() + 1 */
-    offload_t *offload;          /* create.c prepares bodies on it; NULL: on the loop */
+    offload_t *offload;          /* the body worker (api_run_job); NULL: all on the loop */
     void (*stop_cb)(void *data);
     void *stop_data;
 };
@@ -113,22 +113,21 @@ void api_delete_object(struct api_call *call);
 
 /* objects.c: get, create, update, patch, delete, subresources. */
 void api_handle_object(struct api_call *call);
-/* objects.c helpers shared with update.c and list.c. The api_body_parse and
- * api_identity_check forms put a message in err and return a BE_* code,
- * for code that runs off the loop; the others answer the call on error. */
+/* objects.c helpers shared with create.c, update.c and list.c.
+ * api_body_parse and api_identity_check put a message in err and return a
+ * BE_* code (they run off the loop); api_parse_body answers the call. */
 int api_body_parse(const http_req_t *req, json_t **out, char *err, size_t errlen);
 int api_identity_check(struct api_route *rt, json_t *obj, bool is_update, char *err,
                        size_t errlen);
 /* On the loop: for bodies of at most 64 KiB (larger: 413). */
 int api_parse_body(struct api_call *call, json_t **out);
-int api_check_identity(struct api_call *call, json_t *obj, bool is_update);
 int api_errf(char *err, size_t errlen, int rc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* Queues it on the body worker and returns 0 when that pays: there is a
- * worker, and the request body plus stored_len (the stored object the work
- * parses) is big, or other requests are waiting for the loop. Otherwise a
- * BE_* code: the caller runs the work on the loop itself. */
-int api_offload(struct api_call *call, struct offload_item *it, size_t stored_len);
+/* Runs it->work then it->done: on the body worker when that pays (there is
+ * a worker, and the request body plus stored_len, the stored object the
+ * work parses, is big, or other requests are waiting for the loop),
+ * otherwise here, on the loop, before returning. */
+void api_run_job(struct api_call *call, struct offload_item *it, size_t stored_len);
 /* create.c: POST to a collection (prepared on api->offload when there is one). */
 void api_create_object(struct api_call *call);
 void api_index_hints(const struct api_route *rt, const json_t *obj, struct store_mut *m);

@@ -15,7 +15,7 @@
  * benchmark (docs/benchmarks.md), which is why they move. The errors are
  * the ones a synchronous create gives, in the same order: a bad body, then
  * the namespace, then validation. On an otherwise idle server (see
- * api_offload), without a worker, or while it stops, the two halves run
+ * api_run_job), without a worker, or while it stops, the two halves run
  * back to back on the loop. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,8 +136,5 @@ void api_create_object(struct api_call *call)
     j->call = call;
     j->item.work = job_work;
     j->item.done = job_done;
-    if (api_offload(call, &j->item, 0) == 0)
-        return;
-    create_prepare(j);
-    create_finish(j);
+    api_run_job(call, &j->item, 0);
 }

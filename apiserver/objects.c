@@ -70,14 +70,18 @@ int api_parse_body(struct api_call *call, json_t **out)
  * enough to stall it (about 1 ms of parsing per 64 KiB). */
 #define OFFLOAD_MIN_BYTES ((size_t)64 << 10)
 
-int api_offload(struct api_call *call, struct offload_item *it, size_t stored_len)
+static bool offload_pays(const struct api_call *call, size_t stored_len)
 {
-    api_server_t *api = call->api;
-    if (!api->offload)
-        return BE_UNAVAIL;
-    if (call->req->body_len + stored_len < OFFLOAD_MIN_BYTES && api_requests_in_flight(api) <= 1)
-        return BE_UNAVAIL;
-    return offload_submit(api->offload, it);
+    return call->api->offload && (call->req->body_len + stored_len >= OFFLOAD_MIN_BYTES ||
+                                  api_requests_in_flight(call->api) > 1);
+}
+
+void api_run_job(struct api_call *call, struct offload_item *it, size_t stored_len)
+{
+    if (offload_pays(call, stored_len) && offload_submit(call->api->offload, it) == 0)
+        return;
+    it->work(it);
+    it->done(it);
 }
 
 /* Formats a message into err and returns rc (for the checks that run off
@@ -151,14 +155,6 @@ int api_identity_check(struct api_route *rt, json_t *obj, bool is_update, char *
                         "must be no more than 253 characters", k->kind);
     snprintf(rt->name, sizeof rt->name, "%s", name);
     return 0;
-}
-
-int api_check_identity(struct api_call *call, json_t *obj, bool is_update)
-{
-    char err[1024];
-    int rc = api_identity_check(&call->route, obj, is_update, err, sizeof err);
-    if (rc) api_fail(call, rc, "%s", err);
-    return rc ? -1 : 0;
 }
 
 /* A namespace being deleted takes no new objects (the namespace controller

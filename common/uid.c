@@ -1,7 +1,8 @@
 /* uid.c: see uid.h. The pool is per thread (berthd makes uids on its loop
- * and on the request worker, common/offload.h), so no locking; a getrandom() failure falls back to a clock-seeded
- * rand(), which keeps uids unique enough but is logged nowhere: it does not
- * happen on Linux ≥ 3.17 once the RNG is seeded. */
+ * and on the request worker, common/offload.h), so no locking. A
+ * getrandom() failure falls back to a clock-seeded rand(), which keeps uids
+ * unique enough but is logged nowhere: it does not happen on Linux ≥ 3.17
+ * once the RNG is seeded. */
 #include "common/uid.h"
 
 #include <stdio.h>
