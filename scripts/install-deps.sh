@@ -9,6 +9,7 @@ PKGS=(
   libuv1-dev libjansson-dev libraft-dev libyaml-dev libsqlite3-dev liblz4-dev
   node-llhttp
   curl jq iproute2 busybox-static wrk python3 gnuplot-nox
+  clang libclang-rt-14-dev
 )
 
 missing=()

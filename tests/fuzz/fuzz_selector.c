@@ -1,16 +1,12 @@
 /* fuzz_selector.c: libFuzzer harness for common/selector.c. Not built by
- * CMake.
+ * CMake; tests/fuzz/run.sh builds and runs every harness.
  *
  * The input is tried as a label selector string, as a field selector and,
  * when it is JSON, as a LabelSelector object. Parsing either succeeds or
  * fails with a message and an empty selector; a parsed selector is matched
  * against a fixed label set.
  *
- * Build and run from the repository root:
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. \
- *     tests/fuzz/fuzz_selector.c common/selector.c common/errors.c \
- *     -ljansson -o /tmp/fuzz_selector
- *   /tmp/fuzz_selector -max_total_time=60 /tmp/selector-corpus
+ * Run: tests/fuzz/run.sh selector
  */
 #include "common/selector.h"
 

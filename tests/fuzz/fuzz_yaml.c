@@ -1,14 +1,11 @@
-/* fuzz_yaml.c: libFuzzer harness for common/yamljson.c. Not built by CMake.
+/* fuzz_yaml.c: libFuzzer harness for common/yamljson.c. Not built by
+ * CMake; tests/fuzz/run.sh builds and runs every harness.
  *
  * Any input must parse or fail cleanly (an error message starting with
  * "document "), and every parsed document must survive a round trip:
  * emitting it as YAML and reading that back gives an equal value.
  *
- * Build and run from the repository root:
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. \
- *     tests/fuzz/fuzz_yaml.c common/yamljson.c common/errors.c \
- *     -ljansson -lyaml -lm -o /tmp/fuzz_yaml
- *   /tmp/fuzz_yaml -max_total_time=60 -max_len=4096 /tmp/yaml-corpus
+ * Run: tests/fuzz/run.sh yaml
  */
 #include "common/yamljson.h"
 
