@@ -15,7 +15,7 @@ ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 DURATION=${DURATION:-60}
 FUZZ_DIR=${FUZZ_DIR:-/var/tmp/berth-fuzz}
 CC=${CC:-clang}
-CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I$ROOT"
+CFLAGS="-g -O1 -Wall -Werror -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I$ROOT -I/usr/share/include/llhttp"
 cd "$ROOT"
 
 # name: sources and libraries
@@ -28,12 +28,13 @@ declare -A SRC=(
   [quantity]="common/quantity.c common/errors.c"
   [cron]="common/cron.c common/tz.c common/errors.c"
   [merge]="common/merge.c common/errors.c -ljansson"
+  [route]="apiserver/route.c apiserver/http_util.c common/kinds.c common/errors.c"
   [validate]="common/yamljson.c -lyaml apiserver/validate.c apiserver/validate_pod.c apiserver/validate_workloads.c apiserver/warnings.c common/kinds.c common/quantity.c common/selector.c common/jsonutil.c common/errors.c common/cron.c common/tz.c -ljansson"
 )
 SMOKE=0
 if [ "${1:-}" = --smoke ]; then SMOKE=1; shift; fi
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(codec fsm snapimg validate quantity cron merge yaml selector)
+[ ${#names[@]} -gt 0 ] || names=(codec fsm snapimg validate route quantity cron merge yaml selector)
 
 seed() { # seed NAME DIR
   local d=$2
@@ -45,6 +46,10 @@ seed() { # seed NAME DIR
     cron) i=0; for c in '*/15 * * * *' '0 0 29 2 *' '30 2 * * 1-5' '@hourly' '0 12 1,15 JAN-JUN SUN' '5/20 */3 * * 7'; do printf %s "$c" >"$d/s$((i++))"; done ;;
     merge) printf '{"a":{"b":1,"c":[1,2]},"d":"x"}\0{"a":{"b":null,"e":{"f":2}},"d":null}' >"$d/m1"
            printf '[1,2]\0{"a":1}' >"$d/m2"; printf '{"a":1}\0"s"' >"$d/m3" ;;
+    route) i=0; for t in /api/v1/namespaces/default/pods/web-1/log?follow=true /apis/apps/v1/deployments \
+         '/api/v1/namespaces/kube-system/configmaps?labelSelector=app%3Dweb&limit=500&continue=a/b' \
+         /apis/batch/v1/namespaces/x/cronjobs/c/status /api/v1/nodes/n1 /api/v1/namespaces/a%2Fb; do
+             printf %s "$t" >"$d/t$((i++))"; done ;;
     yaml) cp examples/*.yaml "$d/" 2>/dev/null || true ;;
     validate) FUZZ_SEED_OUT=$d "$FUZZ_DIR/bin/fuzz_validate" $(find examples -name '*.yaml') >/dev/null 2>&1 || true ;;
     selector) printf 'app=web,tier!=db' >"$d/s1"; printf 'env in (a,b),!x' >"$d/s2"
