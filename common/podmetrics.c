@@ -162,7 +162,7 @@ int podmetrics_put_node(podmetrics_t *pm, const struct pm_node *n, int64_t now_m
 
 static bool stale(const struct pm_usage *u, int64_t now_ms)
 {
-    int64_t w = u->window_ms > 0 ? u->window_ms : 10000;
+    int64_t w = u->window_ms > 0 && u->window_ms <= PM_MAX_WINDOW_MS ? u->window_ms : 10000;
     return now_ms - u->seen_ms > 3 * w;
 }
 
@@ -223,8 +223,9 @@ static int parse_batch(const json_t *root, struct pm_node *node, bool *has_node,
     int64_t ts, win;
     if (!copy_str(node->name, sizeof node->name, json_object_get(root, "node")) ||
         !get_i64(root, "timestampMs", -1, &ts) || ts < 0 || !get_i64(root, "windowMs", 10000, &win) ||
-        win <= 0) {
-        snprintf(err, errlen, "a batch needs node (string), timestampMs and windowMs (positive integers)");
+        win <= 0 || win > PM_MAX_WINDOW_MS) {
+        snprintf(err, errlen, "a batch needs node (string), timestampMs and windowMs (positive "
+                              "integers, windowMs at most an hour)");
         return BE_INVAL;
     }
     json_t *usage = json_object_get(root, "usage");
@@ -252,6 +253,7 @@ static int parse_batch(const json_t *root, struct pm_node *node, bool *has_node,
                   copy_str(p->name, sizeof p->name, json_object_get(e, "name")) &&
                   get_i64(e, "timestampMs", ts, &p->u.ts_ms) &&
                   get_i64(e, "windowMs", win, &p->u.window_ms) && p->u.window_ms > 0 &&
+                  p->u.window_ms <= PM_MAX_WINDOW_MS &&
                   get_i64(e, "cpuNanocores", 0, &p->u.cpu_nanocores) &&
                   get_i64(e, "memoryBytes", 0, &p->u.mem_bytes);
         if (ok && json_object_get(e, "container"))
@@ -259,8 +261,9 @@ static int parse_batch(const json_t *root, struct pm_node *node, bool *has_node,
         else if (ok)
             snprintf(p->container, sizeof p->container, "pod");
         if (!ok) {
-            snprintf(err, errlen, "pods[%zu]: want namespace, name, container (strings) and "
-                                  "cpuNanocores, memoryBytes (non-negative integers)", i);
+            snprintf(err, errlen, "pods[%zu]: want namespace, name, container (strings), "
+                                  "cpuNanocores, memoryBytes (non-negative integers) and a "
+                                  "windowMs of at most an hour", i);
             free(*pods);
             *pods = NULL;
             return BE_INVAL;

@@ -20,7 +20,8 @@
  *    "pods": [{"namespace": "default", "name": "web-1", "container": "web",
  *              "cpuNanocores": 5000000, "memoryBytes": 4096}, ...]}
  * A pod entry may carry its own "timestampMs"/"windowMs" (default: the
- * batch's). "container" names the pod's only container; a pod with several
+ * batch's). A window is at most PM_MAX_WINDOW_MS (an hour; metrics-server's
+ * are seconds, and three windows must be computable). "container" names the pod's only container; a pod with several
  * is measured as a whole (one cgroup per pod) and reported as container
  * "pod". */
 #ifndef BERTH_PODMETRICS_H
@@ -33,6 +34,8 @@
 #include <stdio.h>
 
 typedef struct podmetrics podmetrics_t;
+
+#define PM_MAX_WINDOW_MS ((int64_t)3600 * 1000)
 
 struct pm_usage {
     int64_t ts_ms;          /* when the sample was taken (agent clock) */

@@ -136,6 +136,11 @@ static void test_bad_batches(void)
         "{\"namespace\":\"a\",\"cpuNanocores\":1}]}",
         "{\"node\":\"n1\",\"timestampMs\":1,\"pods\":[{\"namespace\":\"a\",\"name\":\"b\",\"cpuNanocores\":\"1\"}]}",
         "{\"node\":\"n1\",\"timestampMs\":1,\"usage\":{\"cpuNanocores\":-1}}",
+        /* windows beyond an hour (three of INT64_MAX overflowed; fuzz_podmetrics) */
+        "{\"node\":\"n1\",\"timestampMs\":1,\"windowMs\":9223372036854775807}",
+        "{\"node\":\"n1\",\"timestampMs\":1,\"windowMs\":3600001}",
+        "{\"node\":\"n1\",\"timestampMs\":1,\"pods\":[{\"namespace\":\"a\",\"name\":\"b\","
+        "\"windowMs\":9223372036854775807}]}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = 0;
