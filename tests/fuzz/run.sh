@@ -5,7 +5,7 @@
 # inputs of past findings (tests/fuzz/regressions/NAME/). A finding is a
 # crash file FUZZ_DIR/NAME-crash-* and a non-zero exit; copy it into
 # regressions/NAME/ with the fix.
-#   tests/fuzz/run.sh [NAME...]        fuzz (names: codec fsm snapimg ...)
+#   tests/fuzz/run.sh [NAME...]        fuzz (names: the keys of SRC below)
 #   tests/fuzz/run.sh --smoke [NAME...] build, then run only the seeds and
 #                                      regressions once (CTest fuzz/smoke)
 # Any single allocation over 256 MB is a finding too: inputs are at most
@@ -28,13 +28,14 @@ declare -A SRC=(
   [quantity]="common/quantity.c common/errors.c"
   [cron]="common/cron.c common/tz.c common/errors.c"
   [merge]="common/merge.c common/errors.c -ljansson"
+  [podmetrics]="common/podmetrics.c common/dict.c common/errors.c common/jsonutil.c -ljansson"
   [route]="apiserver/route.c apiserver/http_util.c common/kinds.c common/errors.c"
   [validate]="common/yamljson.c -lyaml apiserver/validate.c apiserver/validate_pod.c apiserver/validate_workloads.c apiserver/warnings.c common/kinds.c common/quantity.c common/selector.c common/jsonutil.c common/errors.c common/cron.c common/tz.c -ljansson"
 )
 SMOKE=0
 if [ "${1:-}" = --smoke ]; then SMOKE=1; shift; fi
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(codec fsm snapimg validate route quantity cron merge yaml selector)
+[ ${#names[@]} -gt 0 ] || names=(codec fsm snapimg validate route podmetrics quantity cron merge yaml selector)
 
 seed() { # seed NAME DIR
   local d=$2
@@ -50,6 +51,7 @@ seed() { # seed NAME DIR
          '/api/v1/namespaces/kube-system/configmaps?labelSelector=app%3Dweb&limit=500&continue=a/b' \
          /apis/batch/v1/namespaces/x/cronjobs/c/status /api/v1/nodes/n1 /api/v1/namespaces/a%2Fb; do
              printf %s "$t" >"$d/t$((i++))"; done ;;
+    podmetrics) printf '%s' '{"node":"n1","timestampMs":1764000000000,"windowMs":10000,"usage":{"cpuNanocores":1234,"memoryBytes":4096},"pods":[{"namespace":"default","name":"web-1","container":"web","cpuNanocores":5000000,"memoryBytes":4096},{"namespace":"a","name":"b","windowMs":15000,"timestampMs":1764000001000}]}' >"$d/batch" ;;
     yaml) cp examples/*.yaml "$d/" 2>/dev/null || true ;;
     validate) FUZZ_SEED_OUT=$d "$FUZZ_DIR/bin/fuzz_validate" $(find examples -name '*.yaml') >/dev/null 2>&1 || true ;;
     selector) printf 'app=web,tier!=db' >"$d/s1"; printf 'env in (a,b),!x' >"$d/s2"
