@@ -9,8 +9,10 @@
  * must then serve reads and lists and apply a batch of writes without
  * crashing, whatever its tables hold.
  *
- * With FUZZ_SEED_OUT=DIR set, LLVMFuzzerInitialize writes two seeds there
- * (the image of a small real state machine, raw and encoded) and exits. */
+ * With FUZZ_SEED_OUT=DIR set, LLVMFuzzerInitialize writes seeds there and
+ * exits: the image of a small real state machine, raw and encoded, and
+ * copies of it whose rows hold what berthd never writes (the schema is
+ * right, so they are restored, and the reads and writes must cope). */
 #include "store/fsm.h"
 
 #include <sqlite3.h>
@@ -102,6 +104,49 @@ static void write_file(const char *dir, const char *name, const void *p, size_t 
     fclose(o);
 }
 
+/* Copies of the image img with one statement run on each. */
+static void write_hostile_seeds(const char *dir, const void *img, size_t len)
+{
+    static const char *const sql[] = {
+        "UPDATE objects SET json='x' WHERE name='a'",
+        "UPDATE objects SET json='' WHERE name='a'",
+        "UPDATE objects SET json='{\"metadata\":{\"resourceVersion\":\"' WHERE name='b'",
+        "UPDATE objects SET json='{\"metadata\":{\"resourceVersion\":\"7\"' WHERE name='a'",
+        "UPDATE objects SET rev=-1 WHERE name='a'",
+        "UPDATE objects SET rev=9223372036854775807 WHERE name='b'",
+        "UPDATE objects SET node='', owner='' WHERE name='a'",
+        "UPDATE objects SET resource='pods', node='n1' WHERE name='b'",
+        "UPDATE objects SET json=zeroblob(100) WHERE name='a'",
+        "UPDATE objects SET json=CAST(x'00ff' AS TEXT) WHERE name='b'",
+        "UPDATE meta SET v=9223372036854775807 WHERE k='rev'",
+        "INSERT INTO objects(resource,ns,name,rev,json) VALUES('configmaps','default',"
+        "printf('%.300c','n'),3,'{}')",
+    };
+    for (size_t i = 0; i < sizeof sql / sizeof *sql; i++) {
+        sqlite3 *db;
+        unsigned char *copy = sqlite3_malloc64(len);
+        if (!copy || sqlite3_open(":memory:", &db) != SQLITE_OK)
+            abort();
+        memcpy(copy, img, len);
+        sqlite3_int64 n = 0;
+        unsigned char *out = NULL;
+        if (sqlite3_deserialize(db, "main", copy, (sqlite3_int64)len, (sqlite3_int64)len,
+                                SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_RESIZEABLE) ==
+                SQLITE_OK &&
+            sqlite3_exec(db, sql[i], NULL, NULL, NULL) == SQLITE_OK)
+            out = sqlite3_serialize(db, "main", &n, 0);
+        if (!out) {
+            fprintf(stderr, "seed %zu: %s\n", i, sqlite3_errmsg(db));
+            abort();
+        }
+        char name[32];
+        snprintf(name, sizeof name, "seed-hostile-%zu", i);
+        write_file(dir, name, out, (size_t)n);
+        sqlite3_free(out);
+        sqlite3_close(db);
+    }
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
@@ -133,6 +178,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         void *enc = malloc(snapimg_bound(len)), *state = malloc(snapimg_state_size());
         size_t elen = snapimg_encode(img, len, enc, state);
         write_file(dir, "seed-encoded", enc, elen);
+        write_hostile_seeds(dir, img, len);
+        free(enc);
+        free(state);
+        fsm_close(f);
         exit(0);
     }
     return 0;
