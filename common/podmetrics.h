@@ -21,9 +21,9 @@
  *              "cpuNanocores": 5000000, "memoryBytes": 4096}, ...]}
  * A pod entry may carry its own "timestampMs"/"windowMs" (default: the
  * batch's). A window is at most PM_MAX_WINDOW_MS (an hour; metrics-server's
- * are seconds, and three windows must be computable). "container" names the pod's only container; a pod with several
- * is measured as a whole (one cgroup per pod) and reported as container
- * "pod". */
+ * are seconds, and three windows must be computable). "container" names the
+ * pod's only container; a pod with several is measured as a whole (one
+ * cgroup per pod) and reported as container "pod". */
 #ifndef BERTH_PODMETRICS_H
 #define BERTH_PODMETRICS_H
 
