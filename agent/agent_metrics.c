@@ -21,6 +21,7 @@
 #include "agent/agent.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/podmetrics.h"
 
 #define INGEST_PATH "/apis/metrics.k8s.io/v1beta1/ingest"
 
@@ -161,6 +162,14 @@ static const char *container_name(struct agent *a, const char *uid)
     return p && p->ncont == 1 ? p->conts[0].name : "pod";
 }
 
+/* The window a sample reports. After a pause (a suspended machine) the
+ * interval can exceed what the server takes (PM_MAX_WINDOW_MS, an hour);
+ * the rate still covers the whole interval, the window says the most. */
+static int64_t reported_window(int64_t window_ms)
+{
+    return window_ms < PM_MAX_WINDOW_MS ? window_ms : PM_MAX_WINDOW_MS;
+}
+
 json_t *agent_metrics_sample(struct agent *a, int64_t now_ms)
 {
     struct agent_metrics *m = ensure(a);
@@ -174,7 +183,7 @@ json_t *agent_metrics_sample(struct agent *a, int64_t now_ms)
                                               "name", s->name, "container", container_name(a, s->uid),
                                               "cpuNanocores", (json_int_t)s->nanocores, "memoryBytes",
                                               (json_int_t)s->mem_bytes, "windowMs",
-                                              (json_int_t)s->window_ms));
+                                              (json_int_t)reported_window(s->window_ms)));
     }
     json_t *batch = json_pack("{s:s, s:I, s:I, s:o}", "node", a->cfg.name, "timestampMs",
                               (json_int_t)now_ms, "windowMs", (json_int_t)interval_ms(a), "pods", pods);

@@ -243,6 +243,20 @@ static void test_agent_sampler(void)
     b = agent_metrics_sample(a, now_ms);
     CHECK_INT(json_array_size(json_object_get(b, "pods")), 0);
     json_decref(b);
+    /* after a two-hour pause (a suspended machine): the rate covers the
+     * pause, the window says an hour, the most the server takes */
+    now_ms += 2 * 3600 * 1000;
+    usage_ns += 3600ULL * 1000000000ULL;
+    b = agent_metrics_sample(a, now_ms);
+    e = json_array_get(json_object_get(b, "pods"), 0);
+    CHECK_INT(json_integer_value(json_object_get(e, "cpuNanocores")), 500000000);
+    CHECK_INT(json_integer_value(json_object_get(e, "windowMs")), PM_MAX_WINDOW_MS);
+    podmetrics_new(&pm);
+    text = json_dumps(b, JSON_COMPACT);
+    CHECK_INT(podmetrics_ingest(pm, text, strlen(text), now_ms, err, sizeof err), 0);
+    free(text);
+    podmetrics_free(pm);
+    json_decref(b);
 
     int stopped = 0;
     agent_stop(a, on_stopped, &stopped);
