@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "entry.h"
 
 static void check_str(const uint8_t *in, size_t size, const char *s, uint32_t len)
 {
@@ -66,17 +67,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
          .json = json, .json_len = sizeof json - 1, .expect_rev = 7},
         {.op = STORE_DELETE, .resource = "namespaces", .ns = "", .name = "c"},
     };
-    uint8_t buf[1024] = {0};
-    size_t off = CODEC_HDR_SIZE;
-    codec_write_header(buf, 3);
-    for (int i = 0; i < 3; i++)
-        off += codec_write_mut(buf + off, &m[i]);
+    size_t len;
+    uint8_t *buf = entry_encode(m, 3, &len);
     char path[512];
     snprintf(path, sizeof path, "%s/seed-entry", dir);
     FILE *o = fopen(path, "wb");
-    if (!o || fwrite(buf, 1, codec_padded(off), o) != codec_padded(off))
+    if (!buf || !o || fwrite(buf, 1, len, o) != len)
         abort();
     fclose(o);
+    free(buf);
     exit(0);
 }
 
@@ -96,7 +95,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (n == 0)
         abort();
     struct store_mut *sm = calloc(n, sizeof *sm);
-    size_t total = CODEC_HDR_SIZE;
     if (!sm)
         return 0;
     for (size_t i = 0; i < n; i++) {
@@ -113,26 +111,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                    .name = m->name, .expect_rev = m->expect_rev,
                                    .json = m->json, .json_len = m->json_len,
                                    .node = m->node, .owner = m->owner};
-        size_t sz = codec_mut_size(&sm[i]);
-        if (sz == 0) {
+        if (codec_mut_size(&sm[i]) == 0) {
             fprintf(stderr, "decoded mutation %zu is one the encoder refuses\n", i);
             abort();
         }
-        total += sz;
     }
-    uint8_t *out = malloc(total);
+    size_t total;
+    uint8_t *out = entry_encode(sm, n, &total);
     if (!out) {
         free(sm);
         return 0;
     }
-    codec_write_header(out, (uint32_t)n);
-    size_t off = CODEC_HDR_SIZE;
-    for (size_t i = 0; i < n; i++)
-        off += codec_write_mut(out + off, &sm[i]);
     static struct codec_mut *again;
     static size_t again_cap;
     size_t n2 = 0;
-    if (off != total || codec_decode(out, total, &again, &again_cap, &n2) != 0 || n2 != n) {
+    if (codec_decode(out, total, &again, &again_cap, &n2) != 0 || n2 != n) {
         fprintf(stderr, "re-encoded entry (%zu bytes) does not decode\n", total);
         abort();
     }

@@ -24,26 +24,21 @@
 #include "common/errors.h"
 #include "store/codec.h"
 #include "store/snapimg.h"
+#include "entry.h"
 
 static struct fsm *f;
 static uint64_t base_rev, base_count;
 
 /* Encodes muts as one raft entry and applies it; fsm_apply's result. */
-static int apply_muts(const struct store_mut *m, int n)
+static int apply_muts(const struct store_mut *m, size_t n)
 {
-    size_t len = CODEC_HDR_SIZE;
-    for (int i = 0; i < n; i++)
-        len += codec_mut_size(&m[i]);
-    uint8_t *buf = calloc(1, codec_padded(len));
+    size_t len;
+    uint8_t *buf = entry_encode(m, n, &len);
     if (!buf)
         return BE_NOMEM;
-    codec_write_header(buf, (uint32_t)n);
-    size_t off = CODEC_HDR_SIZE;
-    for (int i = 0; i < n; i++)
-        off += codec_write_mut(buf + off, &m[i]);
     const struct store_result *res;
     size_t nres;
-    int rc = fsm_apply(f, buf, codec_padded(len), &res, &nres);
+    int rc = fsm_apply(f, buf, len, &res, &nres);
     free(buf);
     return rc;
 }
