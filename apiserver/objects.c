@@ -78,6 +78,7 @@ static bool offload_pays(const struct api_call *call, size_t stored_len)
 
 void api_run_job(struct api_call *call, struct offload_item *it, size_t stored_len)
 {
+    it->loop_may_run = call->req->body_len + stored_len < OFFLOAD_MIN_BYTES;
     if (offload_pays(call, stored_len) && offload_submit(call->api->offload, it) == 0)
         return;
     it->work(it);

@@ -1,13 +1,14 @@
 /* offload.c: see offload.h. Two intrusive FIFO lists under one mutex:
- * `in` (loop to worker) and `out` (worker to loop). The worker takes all of
- * `in` at once, runs work() on each item and moves each to `out` as soon as
- * it is finished, so a long batch does not hold back its first items; the
- * loop's async callback takes all of `out` and runs done() in order.
+ * `in` (loop to worker) and `out` (worker to loop). The worker takes the
+ * oldest item of `in`, runs work() and moves it to `out`; the loop's async
+ * callback takes all of `out` and runs done() in order. Items marked
+ * loop_may_run can also be taken from `in` by the loop itself (on_steal),
+ * which then runs work() and done() back to back.
  *
  * Stopping: offload_stop() sets `stopping`; the worker drains `in`, sets
  * `exited` and wakes the loop a last time. The async callback that sees
  * `exited` with `out` empty joins the thread (it has nothing left but to
- * return) and closes the handle; o is freed in the close callback. */
+ * return) and closes both handles; o is freed in the last close callback. */
 #include "common/offload.h"
 
 #include <assert.h>
@@ -19,6 +20,7 @@
 struct offload {
     uv_loop_t *loop;
     uv_async_t async;
+    uv_idle_t steal;   /* active while the loop may take items from `in` */
     uv_thread_t thread;
     uv_mutex_t mu;
     uv_cond_t cv;
@@ -31,9 +33,20 @@ struct offload {
     /* loop thread only */
     unsigned pending;
     bool joined;
+    int open_handles;  /* freed when the last one is closed */
     void (*stop_cb)(void *data);
     void *stop_data;
 };
+
+/* The oldest queued item; o->mu held, `in` not empty. */
+static struct offload_item *in_pop(offload_t *o)
+{
+    struct offload_item *it = o->in;
+    o->in = it->next;
+    if (!o->in)
+        o->in_tail = &o->in;
+    return it;
+}
 
 static void worker_main(void *arg)
 {
@@ -47,21 +60,15 @@ static void worker_main(void *arg)
         }
         if (!o->in)
             break; /* stopping, and nothing is left */
-        struct offload_item *batch = o->in;
-        o->in = NULL;
-        o->in_tail = &o->in;
+        struct offload_item *it = in_pop(o);
         uv_mutex_unlock(&o->mu);
-        while (batch) {
-            struct offload_item *it = batch;
-            batch = it->next;
-            it->work(it);
-            it->next = NULL;
-            uv_mutex_lock(&o->mu);
-            *o->out_tail = it;
-            o->out_tail = &it->next;
-            uv_mutex_unlock(&o->mu);
-            uv_async_send(&o->async); /* a no-op while one is pending */
-        }
+        it->work(it);
+        it->next = NULL;
+        uv_mutex_lock(&o->mu);
+        *o->out_tail = it;
+        o->out_tail = &it->next;
+        uv_mutex_unlock(&o->mu);
+        uv_async_send(&o->async); /* a no-op while one is pending */
         uv_mutex_lock(&o->mu);
     }
     o->exited = true;
@@ -72,6 +79,8 @@ static void worker_main(void *arg)
 static void on_closed(uv_handle_t *h)
 {
     offload_t *o = h->data;
+    if (--o->open_handles > 0)
+        return;
     void (*cb)(void *) = o->stop_cb;
     void *data = o->stop_data;
     uv_cond_destroy(&o->cv);
@@ -103,7 +112,30 @@ static void on_async(uv_async_t *h)
         uv_thread_join(&o->thread);
         o->joined = true;
         uv_close((uv_handle_t *)&o->async, on_closed);
+        uv_close((uv_handle_t *)&o->steal, on_closed);
     }
+}
+
+/* While items the loop may run are queued, the loop takes the oldest one
+ * in each iteration and finishes it itself, so both threads drain the
+ * queue. One per iteration: the loop still polls for I/O between them (an
+ * active idle handle makes that poll return at once). */
+static void on_steal(uv_idle_t *h)
+{
+    offload_t *o = h->data;
+    struct offload_item *it = NULL;
+    uv_mutex_lock(&o->mu);
+    if (o->in && o->in->loop_may_run)
+        it = in_pop(o);
+    uv_mutex_unlock(&o->mu);
+    if (!it) {
+        uv_idle_stop(h);
+        return;
+    }
+    assert(o->pending > 0);
+    o->pending--;
+    it->work(it);
+    it->done(it);
 }
 
 int offload_start(uv_loop_t *loop, offload_t **out)
@@ -121,9 +153,13 @@ int offload_start(uv_loop_t *loop, offload_t **out)
     if (uv_async_init(loop, &o->async, on_async))
         goto err_cond;
     o->async.data = o;
+    uv_idle_init(loop, &o->steal);
+    o->steal.data = o;
+    o->open_handles = 2;
     if (uv_thread_create(&o->thread, worker_main, o)) {
-        /* the handle is open: free o in its close callback */
+        /* the handles are open: free o in their close callbacks */
         uv_close((uv_handle_t *)&o->async, on_closed);
+        uv_close((uv_handle_t *)&o->steal, on_closed);
         return BE_INTERNAL;
     }
     *out = o;
@@ -154,6 +190,8 @@ int offload_submit(offload_t *o, struct offload_item *it)
     if (wake)
         uv_cond_signal(&o->cv);
     o->pending++;
+    if (it->loop_may_run)
+        uv_idle_start(&o->steal, on_steal); /* a no-op while active */
     return 0;
 }
 

@@ -1,9 +1,12 @@
 /* test_offload.c: the worker thread beside the loop (common/offload.h):
  * work runs on the worker, done on the loop in submission order, every
  * submitted item is done exactly once even when stop comes first, a done
- * callback may submit more, and after stop the loop closes clean. */
+ * callback may submit more, and after stop the loop closes clean. Items the
+ * loop may run are shared between the loop and the worker, and only
+ * those ever run on the loop. */
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <uv.h>
 
@@ -21,6 +24,8 @@ struct job {
 
 static uv_thread_t loop_thread;
 static int done_count, last_seq, out_of_order, wrong_thread, wrong_result;
+static int ran_on_loop, ran_on_worker;
+static unsigned char seen[4096];
 static int chain_left;
 static offload_t *chain_off;
 static bool stopped;
@@ -41,8 +46,14 @@ static void job_done(struct offload_item *it)
     struct job *j = (struct job *)it;
     uv_thread_t self = uv_thread_self();
     if (!uv_thread_equal(&self, &loop_thread)) wrong_thread++;
-    if (uv_thread_equal(&j->ran_on, &loop_thread)) wrong_thread++;
+    if (uv_thread_equal(&j->ran_on, &loop_thread)) {
+        ran_on_loop++;
+        if (!j->item.loop_may_run) wrong_thread++;
+    } else {
+        ran_on_worker++;
+    }
     if (j->output != j->input * j->input) wrong_result++;
+    if (j->seq > 0 && j->seq < (int)sizeof seen) seen[j->seq]++;
     if (j->seq != last_seq + 1) out_of_order++;
     last_seq = j->seq;
     done_count++;
@@ -63,6 +74,8 @@ static struct job *job_new(int seq, unsigned sleep_us)
 static void reset(void)
 {
     done_count = last_seq = out_of_order = wrong_thread = wrong_result = 0;
+    ran_on_loop = ran_on_worker = 0;
+    memset(seen, 0, sizeof seen);
     stopped = false;
     loop_thread = uv_thread_self();
 }
@@ -89,6 +102,7 @@ static void test_order_and_threads(void)
     CHECK_INT(out_of_order, 0);
     CHECK_INT(wrong_thread, 0);
     CHECK_INT(wrong_result, 0);
+    CHECK_INT(ran_on_loop, 0);
     offload_stop(o, on_stopped, NULL);
     CHECK_INT(uv_run(&loop, UV_RUN_DEFAULT), 0);
     CHECK(stopped);
@@ -150,10 +164,54 @@ static void test_submit_from_done(void)
     CHECK_INT(uv_loop_close(&loop), 0);
 }
 
+/* Items the loop may run: a queue of them is drained by both threads (the
+ * loop takes one per iteration while the worker works on another), every
+ * one is done exactly once, on the loop, and the ones not marked that way
+ * still run only on the worker. Then a stop with shared items queued. */
+static void test_shared(void)
+{
+    uv_loop_t loop;
+    offload_t *o;
+    reset();
+    CHECK_INT(uv_loop_init(&loop), 0);
+    CHECK_INT(offload_start(&loop, &o), 0);
+    for (int i = 1; i <= 400; i++) {
+        struct job *j = job_new(i, 300);
+        j->item.loop_may_run = i % 4 != 0; /* every fourth one is "big" */
+        CHECK_INT(offload_submit(o, &j->item), 0);
+    }
+    while (done_count < 400)
+        uv_run(&loop, UV_RUN_ONCE);
+    CHECK_INT(offload_pending(o), 0);
+    CHECK_INT(wrong_thread, 0); /* includes a "big" one run on the loop */
+    CHECK_INT(wrong_result, 0);
+    int once = 0;
+    for (int i = 1; i <= 400; i++) once += seen[i] == 1;
+    CHECK_INT(once, 400);
+    CHECK(ran_on_loop > 0);
+    CHECK(ran_on_worker >= 100); /* at least the big ones */
+
+    for (int i = 1001; i <= 1100; i++) {
+        struct job *j = job_new(i, 200);
+        j->item.loop_may_run = true;
+        CHECK_INT(offload_submit(o, &j->item), 0);
+    }
+    offload_stop(o, on_stopped, NULL);
+    CHECK_INT(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    CHECK(stopped);
+    CHECK_INT(done_count, 500);
+    once = 0;
+    for (int i = 1001; i <= 1100; i++) once += seen[i] == 1;
+    CHECK_INT(once, 100);
+    CHECK_INT(wrong_thread, 0);
+    CHECK_INT(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     RUN(test_order_and_threads);
     RUN(test_stop_drains);
     RUN(test_submit_from_done);
+    RUN(test_shared);
     UNIT_EXIT();
 }
