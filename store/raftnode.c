@@ -18,6 +18,7 @@
 
 #include "common/errors.h"
 #include "common/log.h"
+#include "store/aiodefer.h"
 #include "store/segfill.h"
 
 uint64_t raftnode_id_from_address(const char *address)
@@ -36,6 +37,7 @@ static void reaper_closed(uv_handle_t *h)
 {
     struct raftnode *rn = h->data;
     raft_uv_close(&rn->io);
+    aiodefer_stop(); /* raftnode_close called aiodefer_closing */
     raftnet_close(&rn->transport);
     snapput_free(&rn->snapput);
     segfill_unregister(rn->segfill_slot);
@@ -81,6 +83,7 @@ void raftnode_close(struct raftnode *rn, void (*cb)(void *data), void *data)
 {
     rn->closed = cb;
     rn->closed_data = data;
+    aiodefer_closing(); /* the writes raft cancels must be waited for */
     raft_close(&rn->raft, close_cb);
 }
 
@@ -154,6 +157,9 @@ int raftnode_open(uv_loop_t *loop, const struct store_config *cfg,
     }
     /* before raft_uv prepares its first segment (segfill.c says why) */
     rn->segfill_slot = segfill_register(cfg->data_dir);
+    /* segment closes must not stall the loop (aiodefer.c says why) */
+    aiodefer_start();
+    rn->aiodefer_started = true;
     if ((rv = raft_uv_init(&rn->io, loop, cfg->data_dir, &rn->transport.pub)) != 0) {
         snprintf(errbuf, errlen, "raft I/O in %s: %s", cfg->data_dir,
                  rn->io.errmsg[0] ? rn->io.errmsg : raft_strerror(rv));
@@ -262,6 +268,10 @@ err_transport:
     raftnet_close(&rn->transport);
 err:
     segfill_unregister(rn->segfill_slot);
+    if (rn->aiodefer_started) { /* raft never started: no context in use */
+        aiodefer_closing();
+        aiodefer_stop();
+    }
     free(rn);
     return rv == RAFT_NOMEM ? BE_NOMEM : BE_IO;
 }
