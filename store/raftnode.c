@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -19,6 +20,7 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "store/aiodefer.h"
+#include "store/raftheap.h"
 #include "store/segfill.h"
 
 uint64_t raftnode_id_from_address(const char *address)
@@ -38,6 +40,7 @@ static void reaper_closed(uv_handle_t *h)
     struct raftnode *rn = h->data;
     raft_uv_close(&rn->io);
     aiodefer_stop(); /* raftnode_close called aiodefer_closing */
+    raftheap_drain(SIZE_MAX); /* what raft freed after its last snapshot */
     raftnet_close(&rn->transport);
     snapput_free(&rn->snapput);
     segfill_unregister(rn->segfill_slot);
@@ -157,6 +160,7 @@ int raftnode_open(uv_loop_t *loop, const struct store_config *cfg,
     }
     /* before raft_uv prepares its first segment (segfill.c says why) */
     rn->segfill_slot = segfill_register(cfg->data_dir);
+    raftheap_install(); /* nor the frees after a snapshot (raftheap.c) */
     /* segment closes must not stall the loop (aiodefer.c says why) */
     aiodefer_start();
     rn->aiodefer_started = true;

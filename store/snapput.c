@@ -42,6 +42,7 @@
 
 #include "common/log.h"
 #include "store/le.h"
+#include "store/raftheap.h"
 
 #define TMP_NAME "berth-snapshot.tmp"
 #define DISK_FORMAT 1
@@ -313,7 +314,11 @@ static void put_done(uv_work_t *w, int status)
     raft_free(sp->conf.base);
     sp->conf.base = NULL;
     sp->busy = false;
+    /* raft now frees the entries the snapshot compacted: later, a few
+     * thousand per tick, not all in this callback (raftheap.c) */
+    raftheap_defer_begin();
     req->cb(req, sp->status);
+    raftheap_defer_end();
     if (sp->close_cb) {
         raft_io_close_cb cb = sp->close_cb;
         sp->close_cb = NULL;
