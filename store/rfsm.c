@@ -164,7 +164,7 @@ static int rfsm_snapshot_finalize(struct raft_fsm *fsm,
         log_error("store", "snapshot: the copy failed");
         snapshot_failed(s);
     }
-    snapjob_free(s->snap);
+    snapjob_free_async(s->snap, s->loop);
     s->snap = NULL;
     *bufs = NULL;
     *n_bufs = 0;

@@ -159,3 +159,39 @@ void snapjob_free(struct snapjob *j)
     munmap(j->map, j->maplen);
     free(j);
 }
+
+/* Unmapping the copy frees every page the copier wrote: ~6 ms on the loop
+ * for the 25 MB image of a 440 MB database here, more with a bigger one. */
+struct unmap_req {
+    uv_work_t work;
+    struct snapjob *j;
+};
+
+static void unmap_work(uv_work_t *w)
+{
+    struct unmap_req *u = w->data;
+    munmap(u->j->map, u->j->maplen);
+}
+
+static void unmap_done(uv_work_t *w, int status)
+{
+    struct unmap_req *u = w->data;
+    (void)status; /* queued work is never cancelled */
+    free(u->j);
+    free(u);
+}
+
+void snapjob_free_async(struct snapjob *j, uv_loop_t *loop)
+{
+    if (!j)
+        return;
+    struct unmap_req *u = j->pid || !loop ? NULL : malloc(sizeof *u);
+    if (u) {
+        u->work.data = u;
+        u->j = j;
+        if (uv_queue_work(loop, &u->work, unmap_work, unmap_done) == 0)
+            return;
+        free(u);
+    }
+    snapjob_free(j); /* the copier still runs, or no way to queue: here */
+}

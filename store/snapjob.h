@@ -5,6 +5,7 @@
 #define BERTH_STORE_SNAPJOB_H
 
 #include <stddef.h>
+#include <uv.h>
 
 struct snapjob;
 
@@ -25,5 +26,9 @@ size_t snapjob_len(struct snapjob *j);
 /* On the loop: releases the copy; stops and reaps the copier if
  * snapjob_wait was never called. NULL is a no-op. */
 void snapjob_free(struct snapjob *j);
+
+/* The same, with the unmapping on loop's thread pool (a waited-for copy;
+ * otherwise it is snapjob_free). The loop runs until it is done. */
+void snapjob_free_async(struct snapjob *j, uv_loop_t *loop);
 
 #endif

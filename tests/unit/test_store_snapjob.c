@@ -1,6 +1,7 @@
 /* test_store_snapjob.c: snapshot images. A snapshot copy decodes to the
  * image as it was when the copy started, whatever the process writes into
- * it afterwards; a copy never waited for is stopped and reaped; the copier
+ * it afterwards; a copy never waited for is stopped and reaped (also by
+ * snapjob_free_async, which otherwise unmaps on the thread pool); the copier
  * holds none of the parent's descriptors. The encoding round-trips sizes
  * from one byte to several chunks, and decoding rejects truncated, padded
  * and corrupted images (a few thousand mutations) without reading out of
@@ -76,6 +77,29 @@ static void test_free_without_wait_reaps(void)
     CHECK_INT(waitpid(-1, NULL, WNOHANG), -1);
     free(img);
     snapjob_free(NULL);
+}
+
+static void test_free_async(void)
+{
+    uv_loop_t loop;
+    CHECK_INT(uv_loop_init(&loop), 0);
+    size_t n = (size_t)4 << 20;
+    unsigned char *img = malloc(n);
+    fill(img, n, 5);
+    struct snapjob *j = NULL;
+    CHECK_INT(snapjob_start(img, n, &j), 0);
+    CHECK_INT(snapjob_wait(j), 0);
+    snapjob_free_async(j, &loop);
+    CHECK(uv_loop_alive(&loop)); /* the unmapping is queued */
+    CHECK_INT(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    /* one never waited for: stopped and reaped in place */
+    CHECK_INT(snapjob_start(img, n, &j), 0);
+    snapjob_free_async(j, &loop);
+    CHECK_INT(waitpid(-1, NULL, WNOHANG), -1);
+    CHECK(!uv_loop_alive(&loop));
+    snapjob_free_async(NULL, &loop);
+    CHECK_INT(uv_loop_close(&loop), 0); /* the sanitizers see a leak */
+    free(img);
 }
 
 static void test_copier_holds_no_descriptors(void)
@@ -175,6 +199,7 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     RUN(test_copy_is_frozen_at_start);
     RUN(test_free_without_wait_reaps);
+    RUN(test_free_async);
     RUN(test_copier_holds_no_descriptors);
     RUN(test_encoding);
     return unit_failures ? 1 : 0;
