@@ -70,16 +70,12 @@ int api_parse_body(struct api_call *call, json_t **out)
  * enough to stall it (about 1 ms of parsing per 64 KiB). */
 #define OFFLOAD_MIN_BYTES ((size_t)64 << 10)
 
-static bool offload_pays(const struct api_call *call, size_t stored_len)
-{
-    return call->api->offload && (call->req->body_len + stored_len >= OFFLOAD_MIN_BYTES ||
-                                  api_requests_in_flight(call->api) > 1);
-}
-
 void api_run_job(struct api_call *call, struct offload_item *it, size_t stored_len)
 {
-    it->loop_may_run = call->req->body_len + stored_len < OFFLOAD_MIN_BYTES;
-    if (offload_pays(call, stored_len) && offload_submit(call->api->offload, it) == 0)
+    bool big = call->req->body_len + stored_len >= OFFLOAD_MIN_BYTES;
+    bool pays = call->api->offload && (big || api_requests_in_flight(call->api) > 1);
+    it->loop_may_run = !big; /* a big one never runs on the loop while it waits */
+    if (pays && offload_submit(call->api->offload, it) == 0)
         return;
     it->work(it);
     it->done(it);

@@ -154,16 +154,17 @@ int raftnode_open(uv_loop_t *loop, const struct store_config *cfg,
 
     rn->loop = loop;
     rn->segfill_slot = -1;
+    /* segment closes must not stall the loop (aiodefer.c says why); every
+     * error path below ends at err or in raftnode_close */
+    aiodefer_start();
     if ((rv = raftnet_init(&rn->transport, loop)) != 0) {
         snprintf(errbuf, errlen, "raft transport: %s", raft_strerror(rv));
         goto err;
     }
     /* before raft_uv prepares its first segment (segfill.c says why) */
     rn->segfill_slot = segfill_register(cfg->data_dir);
-    raftheap_install(); /* nor the frees after a snapshot (raftheap.c) */
-    /* segment closes must not stall the loop (aiodefer.c says why) */
-    aiodefer_start();
-    rn->aiodefer_started = true;
+    /* nor the frees after a snapshot (raftheap.c says why) */
+    raftheap_install();
     if ((rv = raft_uv_init(&rn->io, loop, cfg->data_dir, &rn->transport.pub)) != 0) {
         snprintf(errbuf, errlen, "raft I/O in %s: %s", cfg->data_dir,
                  rn->io.errmsg[0] ? rn->io.errmsg : raft_strerror(rv));
@@ -272,10 +273,8 @@ err_transport:
     raftnet_close(&rn->transport);
 err:
     segfill_unregister(rn->segfill_slot);
-    if (rn->aiodefer_started) { /* raft never started: no context in use */
-        aiodefer_closing();
-        aiodefer_stop();
-    }
+    aiodefer_closing(); /* raft never started: no context in use */
+    aiodefer_stop();
     free(rn);
     return rv == RAFT_NOMEM ? BE_NOMEM : BE_IO;
 }

@@ -25,7 +25,6 @@ struct raftnode {
     bool io_closed;
     uv_timer_t reaper;           /* frees the I/O once the loop's requests end */
     int segfill_slot;            /* segfill.h registration of the data dir, or < 0 */
-    bool aiodefer_started;       /* aiodefer_start() was called for this node */
     void (*closed)(void *data);
     void *closed_data;
 };
